@@ -169,6 +169,8 @@ private:
 
         const mapped_file raw = mapped_file::open(index_path);
         const std::string_view text(reinterpret_cast<const char*>(raw.bytes().data()), raw.bytes().size());
+        if (const auto nul = text.find('\0'); nul != std::string_view::npos)  // nlohmann would stop there
+            fail("index: not valid JSON: NUL byte at offset " + std::to_string(nul));
         const nlohmann::json index =
             detail::parse_json_strict(text, 1 << 20, [&](const std::string&, const std::string& what) { fail("index: " + what); });
         if (!index.is_object()) fail(std::string("index is not a JSON object (it is ") + index.type_name() + ")");

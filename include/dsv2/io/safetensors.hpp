@@ -9,9 +9,9 @@
 // dsv2::safetensors_error whose message names the file and, where one is involved, the tensor:
 //   - the file holds the 8-byte prefix; N <= 100,000,000 (the reference implementation's cap) and
 //     N fits in the file;
-//   - the header is valid UTF-8 and valid JSON, an object, nested at most 3 deep, and no object in
-//     it repeats a key (nlohmann::json would silently keep the last one; we detect repeats with a
-//     parser callback and reject them);
+//   - the header is valid UTF-8 and valid JSON without NUL bytes, an object, nested at most 3
+//     deep, and no object in it repeats a key (nlohmann::json would silently keep the last one; we
+//     detect repeats with a parser callback and reject them);
 //   - "__metadata__", when present, is an object of string values;
 //   - a tensor name is not empty; its entry is an object holding exactly "dtype" (a string naming
 //     a supported dtype), "shape" (an array of non-negative integers whose product, times the dtype
@@ -380,6 +380,10 @@ private:
         if (const auto bad = detail::first_invalid_utf8(text))
             fail("", "header is not valid UTF-8 (byte 0x" + hex_byte(static_cast<unsigned char>(text[*bad])) +
                          " at header offset " + std::to_string(*bad) + ")");
+        // nlohmann's lexer takes a NUL byte for the end of input and would ignore what follows it:
+        // JSON has no place for one, so refuse it outright.
+        if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+            fail("", "header: not valid JSON: NUL byte at header offset " + std::to_string(nul));
         const nlohmann::json header =
             detail::parse_json_strict(text, 3, [this](const std::string& key, const std::string& what) {
                 if (key == "__metadata__") fail("", "header: __metadata__: " + what);

@@ -1,0 +1,61 @@
+// The `dsv2` command-line tool: what the subcommands share.
+//
+// Adding a subcommand (e.g. `forward`): write cmd_forward.cpp defining `int run_forward(args_t)`,
+// declare it below, add a row to `commands` below and the file to tools/cli/CMakeLists.txt.
+//
+// Conventions: a subcommand writes its results to stdout and returns 0. It reports a bad command
+// line by throwing usage_error (exit status 2) and any other failure by throwing (dsv2::error or a
+// std::exception: exit status 1); main prints exactly one line, "dsv2: error: <message>", on stderr.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace dsv2::cli {
+
+using args_t = std::span<const std::string_view>;  ///< the arguments after the subcommand's name
+
+/// A malformed command line (exit status 2).
+class usage_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// "15.7B", "2.4B", "840.0M", "12.3K", "999": truncated (not rounded) to one decimal, as the model
+/// cards write them (15,706,484,224 -> 15.7B; 2,451,435,008 -> 2.4B).
+inline std::string short_count(std::int64_t n) {
+    struct unit {
+        std::int64_t size;
+        char suffix;
+    };
+    constexpr unit units[] = {{1'000'000'000'000, 'T'}, {1'000'000'000, 'B'}, {1'000'000, 'M'}, {1'000, 'K'}};
+    for (const unit& u : units) {
+        if (n >= u.size) {
+            const std::int64_t tenths = n / (u.size / 10);
+            return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + u.suffix;
+        }
+    }
+    return std::to_string(n);
+}
+
+// --- subcommands ----------------------------------------------------------------------------------
+int run_info(args_t args);
+
+struct command {
+    std::string_view name;
+    std::string_view usage;    ///< the arguments, as `dsv2 <name> <usage>`
+    std::string_view summary;  ///< one line for `dsv2 --help`
+    int (*run)(args_t);
+};
+
+inline constexpr command commands[] = {
+    {"info", "PATH",
+     "config summary, parameter counts, KV-cache sizes and checkpoint contents of a model directory or "
+     "config.json",
+     run_info},
+};
+
+}  // namespace dsv2::cli
