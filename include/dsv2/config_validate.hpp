@@ -21,7 +21,7 @@
 //              unset, derivable as max_position_embeddings / original_max_position_embeddings (>= 1);
 //              original_max_position_embeddings > 0 when set; beta_fast > 0, beta_slow > 0 and
 //              beta_fast > beta_slow (an unset one takes its default, 32 and 1); mscale,
-//              mscale_all_dim >= 0; attention_factor > 0.
+//              mscale_all_dim >= 0 with (0.1·mscale·ln factor + 1)² finite; attention_factor > 0.
 // numbers      every double finite; rms_norm_eps > 0; routed_scaling_factor > 0;
 //              initializer_range >= 0; aux_loss_alpha >= 0; attention_dropout in [0, 1].
 // tokens       pad_token_id, bos_token_id (when set) and every eos_token_id in [0, vocab_size).
@@ -131,8 +131,16 @@ inline void validate_rope(const DeepseekV2Config& c) {
     if (!(beta_fast > beta_slow))
         throw config_error("rope_parameters.beta_fast", "must be > beta_slow (" + config_number(beta_fast) +
                                                             " vs " + config_number(beta_slow) + ")");
-    if (r.mscale) require_non_negative("rope_parameters.mscale", *r.mscale);
-    if (r.mscale_all_dim) require_non_negative("rope_parameters.mscale_all_dim", *r.mscale_all_dim);
+    // m = 0.1 · mscale · ln(factor) + 1 enters the attention factor, and m² the softmax scale
+    const std::pair<const char*, const std::optional<double>*> mscales[] = {
+        {"rope_parameters.mscale", &r.mscale}, {"rope_parameters.mscale_all_dim", &r.mscale_all_dim}};
+    for (const auto& [field, value] : mscales) {
+        if (!value->has_value()) continue;
+        require_non_negative(field, **value);
+        const double m = 0.1 * **value * std::log(c.yarn_factor()) + 1.0;
+        if (!std::isfinite(m * m))
+            throw config_error(field, "too large: m² = (0.1 · mscale · ln factor + 1)² overflows");
+    }
     if (r.attention_factor) require_positive("rope_parameters.attention_factor", *r.attention_factor);
 }
 

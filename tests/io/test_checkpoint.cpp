@@ -43,9 +43,7 @@ std::span<const std::byte> bytes_of(const std::vector<T>& v) {
     return std::as_bytes(std::span<const T>(v));
 }
 
-void write_text(const fs::path& p, const std::string& text) {
-    std::ofstream(p, std::ios::binary) << text;
-}
+void write_text(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
 /// Small tensors with distinct contents: name i holds floats i*100 + k.
 struct fixture {
@@ -71,7 +69,8 @@ struct fixture {
 void two_shards(const fs::path& dir, const fixture& f, const std::string& weight_map) {
     write_safetensors(dir / "a.safetensors", std::span<const tensor_to_write>(f.tensors.data(), 2));
     write_safetensors(dir / "b.safetensors", f.one(2));
-    write_text(dir / "model.safetensors.index.json", R"({"metadata":{"total_size":0},"weight_map":)" + weight_map + "}");
+    write_text(dir / "model.safetensors.index.json",
+               R"({"metadata":{"total_size":0},"weight_map":)" + weight_map + "}");
 }
 
 }  // namespace
@@ -79,7 +78,11 @@ void two_shards(const fs::path& dir, const fixture& f, const std::string& weight
 TEST_CASE("sharded write: shard sizes, names, index, and checkpoint open", "[io][checkpoint]") {
     temp_dir dir;
     // 16, 16, 400 (larger than a shard: alone), 8, 8, 8 bytes with 40-byte shards
-    fixture f({{"model.a", {4}}, {"model.b", {2, 2}}, {"model.big", {10, 10}}, {"model.c", {2}}, {"model.d", {2}},
+    fixture f({{"model.a", {4}},
+               {"model.b", {2, 2}},
+               {"model.big", {10, 10}},
+               {"model.c", {2}},
+               {"model.d", {2}},
                {"model.e", {1, 2}}});
     const std::map<std::string, std::string> meta{{"format", "pt"}};
     const auto paths = write_sharded_safetensors(dir.path, f.tensors, 40, meta);
@@ -87,9 +90,9 @@ TEST_CASE("sharded write: shard sizes, names, index, and checkpoint open", "[io]
     CHECK(paths[0] == dir.path / "model-00001-of-00003.safetensors");
     CHECK(paths[1] == dir.path / "model-00002-of-00003.safetensors");
     CHECK(paths[2] == dir.path / "model-00003-of-00003.safetensors");
-    CHECK(safetensors_file::open(paths[0]).entries().size() == 2);   // a, b
-    CHECK(safetensors_file::open(paths[1]).entries().size() == 1);   // big, alone
-    CHECK(safetensors_file::open(paths[2]).entries().size() == 3);   // c, d, e
+    CHECK(safetensors_file::open(paths[0]).entries().size() == 2);  // a, b
+    CHECK(safetensors_file::open(paths[1]).entries().size() == 1);  // big, alone
+    CHECK(safetensors_file::open(paths[2]).entries().size() == 3);  // c, d, e
     CHECK(safetensors_file::open(paths[2]).metadata() == meta);
 
     std::ifstream in(dir.path / "model.safetensors.index.json");
@@ -102,7 +105,8 @@ TEST_CASE("sharded write: shard sizes, names, index, and checkpoint open", "[io]
     const auto ck = checkpoint::open(dir.path);
     CHECK(ck.files() == paths);
     CHECK(ck.tensor_count() == 6);
-    CHECK(ck.names() == std::vector<std::string>{"model.a", "model.b", "model.big", "model.c", "model.d", "model.e"});
+    CHECK(ck.names() ==
+          std::vector<std::string>{"model.a", "model.b", "model.big", "model.c", "model.d", "model.e"});
     CHECK(ck.contains("model.big"));
     CHECK_FALSE(ck.contains("model.zzz"));
     for (std::size_t i = 0; i < f.tensors.size(); ++i) {
@@ -157,10 +161,12 @@ TEST_CASE("single-file checkpoints: model.safetensors, or a path to the file", "
     CHECK(checkpoint::open(other.path).tensor_count() == 2);  // the only .safetensors in the folder
 }
 
-TEST_CASE("get: a missing tensor or a wrong shape names the tensor, the shapes and the place", "[io][checkpoint]") {
+TEST_CASE("get: a missing tensor or a wrong shape names the tensor, the shapes and the place",
+          "[io][checkpoint]") {
     temp_dir dir;
     std::vector<float> w(64 * 33);
-    const std::vector<tensor_to_write> t{{"model.layers.0.self_attn.o_proj.weight", dtype::f32, {64, 33}, bytes_of(w)}};
+    const std::vector<tensor_to_write> t{
+        {"model.layers.0.self_attn.o_proj.weight", dtype::f32, {64, 33}, bytes_of(w)}};
     write_safetensors(dir.path / "model.safetensors", t);
     const auto ck = checkpoint::open(dir.path);
 
@@ -168,27 +174,33 @@ TEST_CASE("get: a missing tensor or a wrong shape names the tensor, the shapes a
     REQUIRE_THROWS_AS(ck.get("model.layers.0.self_attn.o_proj.weight", expected), dsv2::checkpoint_error);
     REQUIRE_THROWS_WITH(ck.get("model.layers.0.self_attn.o_proj.weight", expected),
                         Contains("tensor 'model.layers.0.self_attn.o_proj.weight'") &&
-                            Contains("[64, 32] expected, file has [64, 33]") && Contains("model.safetensors"));
+                            Contains("[64, 32] expected, file has [64, 33]") &&
+                            Contains("model.safetensors"));
     const std::vector<std::int64_t> rank{64, 33, 1};
-    REQUIRE_THROWS_WITH(ck.get("model.layers.0.self_attn.o_proj.weight", rank), Contains("[64, 33, 1] expected, file has [64, 33]"));
+    REQUIRE_THROWS_WITH(ck.get("model.layers.0.self_attn.o_proj.weight", rank),
+                        Contains("[64, 33, 1] expected, file has [64, 33]"));
     const std::vector<std::int64_t> right{64, 33};
     CHECK(ck.get("model.layers.0.self_attn.o_proj.weight", right).numel() == 64 * 33);
 
     REQUIRE_THROWS_AS(ck.get("lm_head.weight"), dsv2::checkpoint_error);
-    REQUIRE_THROWS_WITH(ck.get("lm_head.weight"), Contains("tensor 'lm_head.weight' not found") && Contains(dir.path.string()));
+    REQUIRE_THROWS_WITH(ck.get("lm_head.weight"),
+                        Contains("tensor 'lm_head.weight' not found") && Contains(dir.path.string()));
 }
 
 TEST_CASE("a folder without safetensors weights is a checkpoint_error", "[io][checkpoint][validate]") {
     temp_dir dir;
     REQUIRE_THROWS_AS(checkpoint::open(dir.path), dsv2::checkpoint_error);
-    REQUIRE_THROWS_WITH(checkpoint::open(dir.path), Contains(dir.path.string()) && Contains("no safetensors weights"));
+    REQUIRE_THROWS_WITH(checkpoint::open(dir.path),
+                        Contains(dir.path.string()) && Contains("no safetensors weights"));
 
     write_text(dir.path / "pytorch_model.bin", "not really");
     write_text(dir.path / "config.json", "{}");
-    REQUIRE_THROWS_WITH(checkpoint::open(dir.path), Contains("found only pytorch_model.bin") && Contains("convert"));
+    REQUIRE_THROWS_WITH(checkpoint::open(dir.path),
+                        Contains("found only pytorch_model.bin") && Contains("convert"));
 
     REQUIRE_THROWS_AS(checkpoint::open(dir.path / "nope"), dsv2::checkpoint_error);
-    REQUIRE_THROWS_WITH(checkpoint::open(dir.path / "nope"), Contains("nope") && Contains("no such file or directory"));
+    REQUIRE_THROWS_WITH(checkpoint::open(dir.path / "nope"),
+                        Contains("nope") && Contains("no such file or directory"));
 
     fixture f({{"x", {2}}});
     write_safetensors(dir.path / "one.safetensors", f.tensors);
@@ -218,20 +230,24 @@ TEST_CASE("a malformed index is a checkpoint_error naming the index", "[io][chec
     rejects(R"({"weight_map": {"x": 1}})", "tensor 'x' maps to number 1, not a file name");
     rejects(R"({"weight_map": {"x": "../a.safetensors"}})", "not a plain file name");
     rejects(R"({"weight_map": {"x": ""}})", "not a plain file name");
-    rejects(R"({"weight_map": {"x": "a.safetensors", "y": "a.safetensors", "z": "a.safetensors", "x": "a.safetensors"}})",
-            "duplicate key 'x'");
+    rejects(
+        R"({"weight_map": {"x": "a.safetensors", "y": "a.safetensors", "z": "a.safetensors", "x": "a.safetensors"}})",
+        "duplicate key 'x'");
 }
 
-TEST_CASE("a shard named in the index that is missing names the shard and a tensor", "[io][checkpoint][validate]") {
+TEST_CASE("a shard named in the index that is missing names the shard and a tensor",
+          "[io][checkpoint][validate]") {
     temp_dir dir;
     fixture f({{"x", {2}}, {"y", {2}}, {"z", {2}}});
     write_safetensors(dir.path / "a.safetensors", std::span<const tensor_to_write>(f.tensors.data(), 2));
-    write_text(dir.path / "model.safetensors.index.json",
-               R"({"weight_map": {"x": "a.safetensors", "y": "a.safetensors", "z": "model-00002-of-00002.safetensors"}})");
+    write_text(
+        dir.path / "model.safetensors.index.json",
+        R"({"weight_map": {"x": "a.safetensors", "y": "a.safetensors", "z": "model-00002-of-00002.safetensors"}})");
     REQUIRE_THROWS_AS(checkpoint::open(dir.path), dsv2::checkpoint_error);
-    REQUIRE_THROWS_WITH(checkpoint::open(dir.path), Contains((dir.path / "model-00002-of-00002.safetensors").string()) &&
-                                                        Contains("shard missing") && Contains("tensor 'z'") &&
-                                                        Contains("model.safetensors.index.json"));
+    REQUIRE_THROWS_WITH(checkpoint::open(dir.path),
+                        Contains((dir.path / "model-00002-of-00002.safetensors").string()) &&
+                            Contains("shard missing") && Contains("tensor 'z'") &&
+                            Contains("model.safetensors.index.json"));
 }
 
 TEST_CASE("index and shards must agree on where each tensor lives", "[io][checkpoint][validate]") {
@@ -241,14 +257,16 @@ TEST_CASE("index and shards must agree on where each tensor lives", "[io][checkp
         temp_dir dir;
         two_shards(dir.path, f, R"({"x": "a.safetensors", "y": "b.safetensors", "z": "b.safetensors"})");
         REQUIRE_THROWS_AS(checkpoint::open(dir.path), dsv2::checkpoint_error);
-        REQUIRE_THROWS_WITH(checkpoint::open(dir.path),
-                            Contains("model.safetensors.index.json") &&
-                                Contains("tensor 'y' is listed for shard b.safetensors but found in shard a.safetensors"));
+        REQUIRE_THROWS_WITH(
+            checkpoint::open(dir.path),
+            Contains("model.safetensors.index.json") &&
+                Contains("tensor 'y' is listed for shard b.safetensors but found in shard a.safetensors"));
     }
     SECTION("present in two shards") {
         temp_dir dir;
         write_safetensors(dir.path / "a.safetensors", std::span<const tensor_to_write>(f.tensors.data(), 2));
-        write_safetensors(dir.path / "b.safetensors", std::span<const tensor_to_write>(f.tensors.data() + 1, 2));
+        write_safetensors(dir.path / "b.safetensors",
+                          std::span<const tensor_to_write>(f.tensors.data() + 1, 2));
         write_text(dir.path / "model.safetensors.index.json",
                    R"({"weight_map": {"x": "a.safetensors", "y": "a.safetensors", "z": "b.safetensors"}})");
         REQUIRE_THROWS_AS(checkpoint::open(dir.path), dsv2::checkpoint_error);
@@ -257,7 +275,9 @@ TEST_CASE("index and shards must agree on where each tensor lives", "[io][checkp
     }
     SECTION("listed in the index, absent from its shard") {
         temp_dir dir;
-        two_shards(dir.path, f, R"({"x": "a.safetensors", "y": "a.safetensors", "z": "b.safetensors", "w": "b.safetensors"})");
+        two_shards(
+            dir.path, f,
+            R"({"x": "a.safetensors", "y": "a.safetensors", "z": "b.safetensors", "w": "b.safetensors"})");
         REQUIRE_THROWS_AS(checkpoint::open(dir.path), dsv2::checkpoint_error);
         REQUIRE_THROWS_WITH(checkpoint::open(dir.path),
                             Contains("tensor 'w' is listed for shard b.safetensors but is absent from it"));
@@ -266,8 +286,9 @@ TEST_CASE("index and shards must agree on where each tensor lives", "[io][checkp
         temp_dir dir;
         two_shards(dir.path, f, R"({"x": "a.safetensors", "z": "b.safetensors"})");
         REQUIRE_THROWS_AS(checkpoint::open(dir.path), dsv2::checkpoint_error);
-        REQUIRE_THROWS_WITH(checkpoint::open(dir.path),
-                            Contains("tensor 'y' of shard a.safetensors is not listed in the index's weight_map"));
+        REQUIRE_THROWS_WITH(
+            checkpoint::open(dir.path),
+            Contains("tensor 'y' of shard a.safetensors is not listed in the index's weight_map"));
     }
     SECTION("consistent: accepted") {
         temp_dir dir;

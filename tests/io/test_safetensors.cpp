@@ -55,7 +55,8 @@ std::vector<std::byte> read_all(const fs::path& p) {
 
 std::uint64_t header_length(const std::vector<std::byte>& file) {
     std::uint64_t n = 0;
-    for (int k = 7; k >= 0; --k) n = (n << 8) | std::to_integer<std::uint64_t>(file[static_cast<std::size_t>(k)]);
+    for (int k = 7; k >= 0; --k)
+        n = (n << 8) | std::to_integer<std::uint64_t>(file[static_cast<std::size_t>(k)]);
     return n;
 }
 
@@ -76,8 +77,10 @@ TEST_CASE("round trip of every dtype through write_safetensors and open", "[io][
     const std::vector<double> f64{0.1, -1e300, 2.0, 1e-310};
     std::vector<std::uint16_t> bf16, f16;
     for (float v : {1.0f, -2.0f, 0.5f, 3.140625f}) bf16.push_back(dsv2::float_to_bf16(v));
-    for (float v : {1.0f, -2.0f, 65504.0f, 0.333251953125f, 5.9604644775390625e-08f, -0.0f}) f16.push_back(dsv2::float_to_f16(v));
-    const std::vector<std::int64_t> i64{0, -1, std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()};
+    for (float v : {1.0f, -2.0f, 65504.0f, 0.333251953125f, 5.9604644775390625e-08f, -0.0f})
+        f16.push_back(dsv2::float_to_f16(v));
+    const std::vector<std::int64_t> i64{0, -1, std::numeric_limits<std::int64_t>::max(),
+                                        std::numeric_limits<std::int64_t>::min()};
     const std::vector<std::int32_t> i32{-5, 70000};
     const std::vector<std::int16_t> i16{-300, 300, -1};
     const std::vector<std::int8_t> i8{-128, 127};
@@ -87,18 +90,12 @@ TEST_CASE("round trip of every dtype through write_safetensors and open", "[io][
     const std::vector<float> empty{};
 
     const std::vector<tensor_to_write> tensors{
-        {"f32", dtype::f32, {2, 3}, bytes_of(f32)},
-        {"bf16", dtype::bf16, {4}, bytes_of(bf16)},
-        {"f16", dtype::f16, {3, 2}, bytes_of(f16)},
-        {"f64", dtype::f64, {2, 2}, bytes_of(f64)},
-        {"i64", dtype::i64, {4}, bytes_of(i64)},
-        {"i32", dtype::i32, {2}, bytes_of(i32)},
-        {"i16", dtype::i16, {3}, bytes_of(i16)},
-        {"i8", dtype::i8, {2}, bytes_of(i8)},
-        {"u8", dtype::u8, {3, 1}, bytes_of(u8)},
-        {"bool", dtype::boolean, {2, 2}, bytes_of(boolean)},
-        {"scalar", dtype::f32, {}, bytes_of(scalar)},
-        {"empty", dtype::f32, {0, 5}, bytes_of(empty)},
+        {"f32", dtype::f32, {2, 3}, bytes_of(f32)},   {"bf16", dtype::bf16, {4}, bytes_of(bf16)},
+        {"f16", dtype::f16, {3, 2}, bytes_of(f16)},   {"f64", dtype::f64, {2, 2}, bytes_of(f64)},
+        {"i64", dtype::i64, {4}, bytes_of(i64)},      {"i32", dtype::i32, {2}, bytes_of(i32)},
+        {"i16", dtype::i16, {3}, bytes_of(i16)},      {"i8", dtype::i8, {2}, bytes_of(i8)},
+        {"u8", dtype::u8, {3, 1}, bytes_of(u8)},      {"bool", dtype::boolean, {2, 2}, bytes_of(boolean)},
+        {"scalar", dtype::f32, {}, bytes_of(scalar)}, {"empty", dtype::f32, {0, 5}, bytes_of(empty)},
     };
     const std::map<std::string, std::string> meta{{"format", "pt"}, {"note", "h\xc3\xa9llo"}};
     write_safetensors(path, tensors, meta);
@@ -112,7 +109,8 @@ TEST_CASE("round trip of every dtype through write_safetensors and open", "[io][
     CHECK(f.path() == path);
     CHECK(f.metadata() == meta);
     REQUIRE(f.entries().size() == tensors.size());
-    for (std::size_t i = 1; i < f.entries().size(); ++i) CHECK(f.entries()[i - 1].begin <= f.entries()[i].begin);
+    for (std::size_t i = 1; i < f.entries().size(); ++i)
+        CHECK(f.entries()[i - 1].begin <= f.entries()[i].begin);
     for (const auto& t : tensors) {
         INFO(t.name);
         REQUIRE(f.contains(t.name));
@@ -131,7 +129,8 @@ TEST_CASE("round trip of every dtype through write_safetensors and open", "[io][
 
     CHECK(to_float(f.view("f32")) == f32);
     CHECK(to_float(f.view("bf16")) == std::vector<float>{1.0f, -2.0f, 0.5f, 3.140625f});
-    CHECK(to_float(f.view("f16")) == std::vector<float>{1.0f, -2.0f, 65504.0f, 0.333251953125f, 5.9604644775390625e-08f, -0.0f});
+    CHECK(to_float(f.view("f16")) ==
+          std::vector<float>{1.0f, -2.0f, 65504.0f, 0.333251953125f, 5.9604644775390625e-08f, -0.0f});
     const auto f64f = to_float(f.view("f64"));
     REQUIRE(f64f.size() == 4);
     CHECK(f64f[0] == 0.1f);
@@ -189,7 +188,8 @@ TEST_CASE("bf16 and f16 decode known bit patterns", "[io][safetensors][convert]"
     CHECK(std::signbit(b[6]));
     CHECK(std::isnan(b[7]));
 
-    const auto h = decode(dtype::f16, {0x3c00, 0xc000, 0x7bff, 0x3555, 0x0001, 0x0400, 0x7c00, 0xfc00, 0x7e00, 0x8000});
+    const auto h =
+        decode(dtype::f16, {0x3c00, 0xc000, 0x7bff, 0x3555, 0x0001, 0x0400, 0x7c00, 0xfc00, 0x7e00, 0x8000});
     CHECK(h[0] == 1.0f);
     CHECK(h[1] == -2.0f);
     CHECK(h[2] == 65504.0f);
@@ -226,14 +226,15 @@ TEST_CASE("conversion errors name the tensor", "[io][safetensors][convert]") {
     const tensor_view fv{"model.w", "w.safetensors", dtype::f32, {3}, bytes_of(fl)};
     std::vector<float> out(2);
     REQUIRE_THROWS_AS(to_float(fv, out), dsv2::safetensors_error);
-    REQUIRE_THROWS_WITH(to_float(fv, out), Contains("tensor 'model.w'") && Contains("output holds 2 floats") &&
+    REQUIRE_THROWS_WITH(to_float(fv, out), Contains("tensor 'model.w'") &&
+                                               Contains("output holds 2 floats") &&
                                                Contains("has 3 elements"));
     REQUIRE_THROWS_WITH(to_int64(fv), Contains("w.safetensors") && Contains("tensor 'model.w'") &&
                                           Contains("F32 is a floating type"));
 
     const tensor_view short_view{"model.w", "w.safetensors", dtype::f32, {4}, bytes_of(fl)};
-    REQUIRE_THROWS_WITH(to_float(short_view), Contains("tensor 'model.w'") && Contains("view holds 12 bytes") &&
-                                                  Contains("needs 16"));
+    REQUIRE_THROWS_WITH(to_float(short_view), Contains("tensor 'model.w'") &&
+                                                  Contains("view holds 12 bytes") && Contains("needs 16"));
     const tensor_view neg{"model.w", "w.safetensors", dtype::f32, {-1, 3}, bytes_of(fl)};
     REQUIRE_THROWS_WITH(neg.numel(), Contains("tensor 'model.w'") && Contains("[-1, 3]"));
 
@@ -249,10 +250,12 @@ TEST_CASE("write_safetensors rejects bad tensors, naming them", "[io][safetensor
 
     const std::vector<tensor_to_write> wrong_size{{"layer.w", dtype::f32, {5}, bytes_of(four)}};
     REQUIRE_THROWS_AS(write_safetensors(p, wrong_size), dsv2::safetensors_error);
-    REQUIRE_THROWS_WITH(write_safetensors(p, wrong_size),
-                        Contains(p.string()) && Contains("tensor 'layer.w'") && Contains("needs 20 bytes, data holds 16"));
+    REQUIRE_THROWS_WITH(write_safetensors(p, wrong_size), Contains(p.string()) &&
+                                                              Contains("tensor 'layer.w'") &&
+                                                              Contains("needs 20 bytes, data holds 16"));
 
-    const std::vector<tensor_to_write> dup{{"a", dtype::f32, {4}, bytes_of(four)}, {"a", dtype::f32, {2, 2}, bytes_of(four)}};
+    const std::vector<tensor_to_write> dup{{"a", dtype::f32, {4}, bytes_of(four)},
+                                           {"a", dtype::f32, {2, 2}, bytes_of(four)}};
     REQUIRE_THROWS_WITH(write_safetensors(p, dup), Contains("tensor 'a'") && Contains("appears twice"));
 
     const std::vector<tensor_to_write> empty_name{{"", dtype::f32, {4}, bytes_of(four)}};
@@ -279,10 +282,12 @@ TEST_CASE("an empty tensor list writes a valid empty file", "[io][safetensors][w
     CHECK(f.entries().empty());
     CHECK(f.metadata().empty());
     REQUIRE_THROWS_AS(f.view("x"), dsv2::safetensors_error);
-    REQUIRE_THROWS_WITH(f.view("x"), Contains("e.safetensors") && Contains("tensor 'x'") && Contains("no such tensor"));
+    REQUIRE_THROWS_WITH(f.view("x"),
+                        Contains("e.safetensors") && Contains("tensor 'x'") && Contains("no such tensor"));
 }
 
-TEST_CASE("mapped_file maps files, empty ones included, and reports what it cannot open", "[io][mapped_file]") {
+TEST_CASE("mapped_file maps files, empty ones included, and reports what it cannot open",
+          "[io][mapped_file]") {
     temp_dir dir;
     const fs::path empty = dir.path / "empty.bin";
     { std::ofstream(empty, std::ios::binary); }
@@ -306,6 +311,7 @@ TEST_CASE("mapped_file maps files, empty ones included, and reports what it cann
     const fs::path missing = dir.path / "missing.bin";
     REQUIRE_THROWS_AS(mapped_file::open(missing), dsv2::io_error);
     REQUIRE_THROWS_WITH(mapped_file::open(missing), Contains(missing.string()) && Contains("cannot open"));
-    REQUIRE_THROWS_WITH(mapped_file::open(dir.path), Contains(dir.path.string()) && Contains("not a regular file"));
+    REQUIRE_THROWS_WITH(mapped_file::open(dir.path),
+                        Contains(dir.path.string()) && Contains("not a regular file"));
     REQUIRE_THROWS_AS(safetensors_file::open(missing), dsv2::io_error);
 }

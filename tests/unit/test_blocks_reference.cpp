@@ -73,7 +73,7 @@ TEST_CASE("MLA expanded equals a scalar reference (causal + padding mask, positi
         std::vector<std::int64_t> pos = {1000, 1001, 1002, 1003, 1004, 0, 0, 7, 8, 9};
         std::vector<std::int64_t> mask = {1, 1, 1, 1, 1, 0, 0, 1, 1, 1};  // row 1 left-padded
         const dsv2::attention_batch ab{B, S, 0, pos.data(), mask.data()};
-        const auto out = dsv2::mla_forward(dsv2::cpu{}, dsv2::mla_expanded{}, w, plan.attention, plan.rope, h, ab, nullptr);
+        const auto out = dsv2::mla_forward(dsv2::cpu{}, dsv2::mla_expanded{}, w, plan.attention, plan.rope, h, ab, nullptr, nullptr);
 
         // reference, token by token
         std::vector<std::vector<float>> Q(B * S), K(B * S), V(B * S);

@@ -35,15 +35,6 @@ std::string json_error_field(const json& j) {
     return "";
 }
 
-std::string json_error_message(const json& j) {
-    try {
-        (void)dsv2::config_from_json(j);
-    } catch (const dsv2::config_error& e) {
-        return e.what();
-    }
-    return "";
-}
-
 /// A fresh, empty temporary directory for one test.
 std::filesystem::path temp_dir(const std::string& name) {
     const auto dir = std::filesystem::temp_directory_path() /

@@ -52,8 +52,8 @@ struct rule_case {
     std::function<void(DeepseekV2Config&)> mutate;
 };
 
-constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
+constexpr double quiet_nan = std::numeric_limits<double>::quiet_NaN();
+constexpr double infinity = std::numeric_limits<double>::infinity();
 
 void use_yarn(DeepseekV2Config& c) {
     c.rope_parameters = {.rope_type = "yarn", .factor = 4.0, .original_max_position_embeddings = 64};
@@ -138,25 +138,25 @@ TEST_CASE("config: validate names the field of each broken rule", "[config][vali
         {"grouped, k > reachable", "num_experts_per_tok",
          [](auto& c) { use_grouped(c); c.topk_group = 1; c.num_experts_per_tok = 3; }},
         {"routed_scaling_factor 0", "routed_scaling_factor", [](auto& c) { c.routed_scaling_factor = 0.0; }},
-        {"routed_scaling_factor NaN", "routed_scaling_factor", [](auto& c) { c.routed_scaling_factor = nan; }},
-        {"routed_scaling_factor inf", "routed_scaling_factor", [](auto& c) { c.routed_scaling_factor = inf; }},
+        {"routed_scaling_factor NaN", "routed_scaling_factor", [](auto& c) { c.routed_scaling_factor = quiet_nan; }},
+        {"routed_scaling_factor inf", "routed_scaling_factor", [](auto& c) { c.routed_scaling_factor = infinity; }},
         // activation and numbers
         {"unknown activation", "hidden_act", [](auto& c) { c.hidden_act = "tanh"; }},
         {"rms eps 0", "rms_norm_eps", [](auto& c) { c.rms_norm_eps = 0.0; }},
-        {"rms eps NaN", "rms_norm_eps", [](auto& c) { c.rms_norm_eps = nan; }},
-        {"rms eps -inf", "rms_norm_eps", [](auto& c) { c.rms_norm_eps = -inf; }},
+        {"rms eps NaN", "rms_norm_eps", [](auto& c) { c.rms_norm_eps = quiet_nan; }},
+        {"rms eps -inf", "rms_norm_eps", [](auto& c) { c.rms_norm_eps = -infinity; }},
         {"initializer_range negative", "initializer_range", [](auto& c) { c.initializer_range = -0.1; }},
-        {"initializer_range NaN", "initializer_range", [](auto& c) { c.initializer_range = nan; }},
-        {"aux_loss_alpha NaN", "aux_loss_alpha", [](auto& c) { c.aux_loss_alpha = nan; }},
+        {"initializer_range NaN", "initializer_range", [](auto& c) { c.initializer_range = quiet_nan; }},
+        {"aux_loss_alpha NaN", "aux_loss_alpha", [](auto& c) { c.aux_loss_alpha = quiet_nan; }},
         {"attention_dropout > 1", "attention_dropout", [](auto& c) { c.attention_dropout = 1.5; }},
         {"attention_dropout negative", "attention_dropout", [](auto& c) { c.attention_dropout = -0.5; }},
         // rope
         {"rope type linear", "rope_parameters.rope_type", [](auto& c) { c.rope_parameters.rope_type = "linear"; }},
         {"rope theta 0", "rope_parameters.rope_theta", [](auto& c) { c.rope_parameters.rope_theta = 0.0; }},
-        {"rope theta inf", "rope_parameters.rope_theta", [](auto& c) { c.rope_parameters.rope_theta = inf; }},
-        {"default rope, NaN factor", "rope_parameters.factor", [](auto& c) { c.rope_parameters.factor = nan; }},
+        {"rope theta inf", "rope_parameters.rope_theta", [](auto& c) { c.rope_parameters.rope_theta = infinity; }},
+        {"default rope, NaN factor", "rope_parameters.factor", [](auto& c) { c.rope_parameters.factor = quiet_nan; }},
         {"yarn factor < 1", "rope_parameters.factor", [](auto& c) { use_yarn(c); c.rope_parameters.factor = 0.5; }},
-        {"yarn factor NaN", "rope_parameters.factor", [](auto& c) { use_yarn(c); c.rope_parameters.factor = nan; }},
+        {"yarn factor NaN", "rope_parameters.factor", [](auto& c) { use_yarn(c); c.rope_parameters.factor = quiet_nan; }},
         {"yarn, no factor nor original", "rope_parameters.factor",
          [](auto& c) { use_yarn(c); c.rope_parameters.factor.reset(); c.rope_parameters.original_max_position_embeddings.reset(); }},
         {"yarn, derived factor < 1", "rope_parameters.factor",
@@ -174,7 +174,7 @@ TEST_CASE("config: validate names the field of each broken rule", "[config][vali
         {"yarn attention_factor 0", "rope_parameters.attention_factor",
          [](auto& c) { use_yarn(c); c.rope_parameters.attention_factor = 0.0; }},
         {"yarn attention_factor inf", "rope_parameters.attention_factor",
-         [](auto& c) { use_yarn(c); c.rope_parameters.attention_factor = inf; }},
+         [](auto& c) { use_yarn(c); c.rope_parameters.attention_factor = infinity; }},
         // token ids
         {"pad id = vocab", "pad_token_id", [](auto& c) { c.pad_token_id = 512; }},
         {"pad id negative", "pad_token_id", [](auto& c) { c.pad_token_id = -1; }},

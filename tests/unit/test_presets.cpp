@@ -3,10 +3,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <dsv2/io/checkpoint.hpp>
+#include <dsv2/io/config_json.hpp>
 #include <dsv2/models/parameter_count.hpp>
 #include <dsv2/models/presets.hpp>
 
@@ -246,4 +249,15 @@ TEST_CASE("parameter_count: invalid configs and overflow are config errors", "[p
     CHECK_THROWS_AS(dsv2::count_parameters(huge), dsv2::config_error);
     CHECK_THROWS_WITH(dsv2::count_parameters(huge), Catch::Contains("sizes"));
     CHECK_THROWS_AS(dsv2::kv_cache_bytes_per_token_expanded(huge, static_cast<std::size_t>(-1)), dsv2::config_error);
+}
+
+TEST_CASE("parameter_count: matches a checkpoint written by transformers", "[presets][parameters]") {
+    // tests/fixtures/lite: a tiny DeepSeek-V2-Lite-shaped model saved by transformers 5 (v5 spelling)
+    const std::filesystem::path dir = std::filesystem::path(DSV2_FIXTURE_DIR) / "lite";
+    const DeepseekV2Config c = dsv2::load_config(dir);
+    const auto ck = dsv2::io::checkpoint::open(dir);
+    std::uint64_t elements = 0;
+    for (const auto& [type, n] : ck.elements_by_dtype()) elements += n;
+    CHECK(static_cast<std::uint64_t>(dsv2::count_parameters(c).total) == elements);
+    CHECK(checkpoint_tensors(c).size() == ck.tensor_count());
 }

@@ -11,7 +11,7 @@ namespace dsv2 {
 
 /// scores [S, P+S] of batch row b -> probabilities; masked entries become exactly 0. A row with no
 /// visible key (a left-pad query) becomes all zeros: finite, and it attends to nothing.
-inline void masked_softmax_rows(cpu, cpu::matrix& scores, const attention_batch& ab, std::int64_t b) {
+inline void masked_softmax_rows(cpu, Eigen::Ref<cpu::matrix> scores, const attention_batch& ab, std::int64_t b) {
     const std::int64_t keys = scores.cols();
     for (Eigen::Index i = 0; i < scores.rows(); ++i) {
         float* s = scores.row(i).data();

@@ -1,4 +1,4 @@
-// Multi-head Latent Attention, expanded form (the policy `mla_expanded`).
+// Multi-head Latent Attention: the parts both forms share (sizes, projections, expanded attention).
 //
 //   q      = h·W_Qᵀ                      or  rmsnorm(h·W_DQᵀ)·W_UQᵀ          [T, n_h·d_qk]
 //   ckv    = h·W_DKVᵀ                    = [c | k_pe]                          [T, d_c + d_rope]
@@ -22,11 +22,6 @@
 #include "dsv2/layers/rmsnorm.hpp"
 
 namespace dsv2 {
-
-/// Attention policy: MLA computed in expanded form (K and V materialised per head).
-struct mla_expanded {
-    static constexpr const char* name = "mla_expanded";
-};
 
 /// The sizes MLA needs, read once from the config.
 struct mla_dims {
@@ -117,21 +112,6 @@ void mla_attend_expanded(cpu, const mla_dims& dm, const cpu::matrix& q, KeysOf&&
             }
         }
     }
-}
-
-/// Full MLA forward in expanded form without a cache: h [B·S, H] (normed) -> [B·S, H].
-inline cpu::matrix mla_forward(cpu tag, mla_expanded, const cpu_mla_weights& w, const mla_dims& dm,
-                               const rope_table& rope, const cpu::matrix& h, const attention_batch& ab,
-                               tensor<float>* probs) {
-    const mla_projections p = mla_project(tag, w, dm, rope, h, ab);
-    cpu::matrix k, v;
-    mla_expand_kv(tag, w, dm, p, k, v);
-    const std::int64_t S = ab.new_tokens;
-    cpu::matrix attn;
-    mla_attend_expanded(
-        tag, dm, p.q, [&](std::int64_t b) { return k.middleRows(b * S, S); },
-        [&](std::int64_t b) { return v.middleRows(b * S, S); }, ab, attn, probs);
-    return linear(tag, attn, w.o_proj);
 }
 
 }  // namespace dsv2

@@ -56,7 +56,8 @@ public:
         }
         if (!fs::is_directory(path, ec)) throw checkpoint_error(path.string(), "no such file or directory");
 
-        if (fs::is_regular_file(path / "model.safetensors", ec)) return from_single(path, path / "model.safetensors");
+        if (fs::is_regular_file(path / "model.safetensors", ec))
+            return from_single(path, path / "model.safetensors");
         if (fs::is_regular_file(path / "model.safetensors.index.json", ec))
             return from_index(path, path / "model.safetensors.index.json");
 
@@ -64,9 +65,12 @@ public:
         for (const auto& ent : fs::directory_iterator(path, ec)) {
             const std::string name = ent.path().filename().string();
             if (!ent.is_regular_file(ec)) continue;
-            if (ends_with(name, ".safetensors.index.json")) indexes.push_back(ent.path());
-            else if (ends_with(name, ".safetensors")) singles.push_back(ent.path());
-            else if (ends_with(name, ".bin") || ends_with(name, ".pt") || ends_with(name, ".pth") || ends_with(name, ".gguf"))
+            if (ends_with(name, ".safetensors.index.json"))
+                indexes.push_back(ent.path());
+            else if (ends_with(name, ".safetensors"))
+                singles.push_back(ent.path());
+            else if (ends_with(name, ".bin") || ends_with(name, ".pt") || ends_with(name, ".pth") ||
+                     ends_with(name, ".gguf"))
                 others.push_back(ent.path());
         }
         if (ec) throw checkpoint_error(path.string(), "cannot list the directory: " + ec.message());
@@ -77,12 +81,16 @@ public:
         if (indexes.empty() && singles.size() == 1) return from_single(path, singles.front());
 
         std::string what;
-        if (indexes.size() > 1) what = "several safetensors indexes and no model.safetensors.index.json: " + list(indexes);
-        else if (singles.size() > 1) what = "several .safetensors files, no model.safetensors and no index: " + list(singles);
+        if (indexes.size() > 1)
+            what = "several safetensors indexes and no model.safetensors.index.json: " + list(indexes);
+        else if (singles.size() > 1)
+            what = "several .safetensors files, no model.safetensors and no index: " + list(singles);
         else {
-            what = "no safetensors weights (looked for model.safetensors, model.safetensors.index.json, "
-                   "*.safetensors.index.json, *.safetensors)";
-            if (!others.empty()) what += "; found only " + list(others) + ", which dsv2 does not read: convert to safetensors";
+            what =
+                "no safetensors weights (looked for model.safetensors, model.safetensors.index.json, "
+                "*.safetensors.index.json, *.safetensors)";
+            if (!others.empty())
+                what += "; found only " + list(others) + ", which dsv2 does not read: convert to safetensors";
         }
         throw checkpoint_error(path.string(), what);
     }
@@ -94,7 +102,8 @@ public:
     tensor_view get(std::string_view name) const {
         const auto it = where_.find(name);
         if (it == where_.end())
-            throw checkpoint_error(root_.string(), "tensor '" + std::string(name) + "' not found (the checkpoint holds " +
+            throw checkpoint_error(root_.string(), "tensor '" + std::string(name) +
+                                                       "' not found (the checkpoint holds " +
                                                        std::to_string(where_.size()) + " tensors in " +
                                                        std::to_string(files_.size()) + " file(s))");
         return shards_[it->second].view(name);
@@ -171,25 +180,27 @@ private:
         const std::string_view text(reinterpret_cast<const char*>(raw.bytes().data()), raw.bytes().size());
         if (const auto nul = text.find('\0'); nul != std::string_view::npos)  // nlohmann would stop there
             fail("index: not valid JSON: NUL byte at offset " + std::to_string(nul));
-        const nlohmann::json index =
-            detail::parse_json_strict(text, 1 << 20, [&](const std::string&, const std::string& what) { fail("index: " + what); });
-        if (!index.is_object()) fail(std::string("index is not a JSON object (it is ") + index.type_name() + ")");
+        const nlohmann::json index = detail::safetensors::parse_json_strict(
+            text, 1 << 20, [&](const std::string&, const std::string& what) { fail("index: " + what); });
+        if (!index.is_object())
+            fail(std::string("index is not a JSON object (it is ") + index.type_name() + ")");
         if (const auto m = index.find("metadata"); m != index.end() && !m->is_object())
             fail(std::string("index 'metadata' must be an object, got ") + m->type_name());
         const auto wm = index.find("weight_map");
         if (wm == index.end()) fail("index lacks 'weight_map'");
-        if (!wm->is_object()) fail(std::string("index 'weight_map' must be an object, got ") + wm->type_name());
+        if (!wm->is_object())
+            fail(std::string("index 'weight_map' must be an object, got ") + wm->type_name());
 
         // shard file name -> the tensors the index puts there
         std::map<std::string, std::vector<std::string>> listed;
         for (const auto& [tensor, shard] : wm->items()) {
             if (!shard.is_string())
-                fail("weight_map: tensor '" + tensor + "' maps to " + shard.type_name() + " " + detail::clip_json(shard) +
-                     ", not a file name");
+                fail("weight_map: tensor '" + tensor + "' maps to " + shard.type_name() + " " +
+                     detail::safetensors::clip_json(shard) + ", not a file name");
             const auto& s = shard.get_ref<const std::string&>();
             if (s.empty() || s == "." || s == ".." || s.find_first_of("/\\") != std::string::npos ||
                 s.find('\0') != std::string::npos)
-                fail("weight_map: tensor '" + tensor + "' maps to '" + detail::clip(s) +
+                fail("weight_map: tensor '" + tensor + "' maps to '" + detail::safetensors::clip(s) +
                      "', which is not a plain file name in the checkpoint's folder");
             listed[s].push_back(tensor);
         }
@@ -201,10 +212,12 @@ private:
             const fs::path p = dir / shard;
             std::error_code ec;
             if (!fs::exists(p, ec))
-                throw checkpoint_error(p.string(), "shard missing: " + index_path.filename().string() +
-                                                       " lists it as holding tensor '" + tensors.front() + "'" +
-                                                       (tensors.size() > 1 ? " and " + std::to_string(tensors.size() - 1) + " more"
-                                                                           : std::string()));
+                throw checkpoint_error(
+                    p.string(),
+                    "shard missing: " + index_path.filename().string() + " lists it as holding tensor '" +
+                        tensors.front() + "'" +
+                        (tensors.size() > 1 ? " and " + std::to_string(tensors.size() - 1) + " more"
+                                            : std::string()));
             c.shards_.push_back(safetensors_file::open(p));
             c.files_.push_back(p);
         }
@@ -225,17 +238,20 @@ private:
             for (const auto& t : tensors) {
                 const auto it = found.find(t);
                 if (it == found.end())
-                    throw checkpoint_error(ip, "tensor '" + t + "' is listed for shard " + shard +
-                                                   " but is absent from it (and from every other shard of the index)");
+                    throw checkpoint_error(
+                        ip, "tensor '" + t + "' is listed for shard " + shard +
+                                " but is absent from it (and from every other shard of the index)");
                 if (it->second != shard_no)
-                    throw checkpoint_error(ip, "tensor '" + t + "' is listed for shard " + shard + " but found in shard " +
+                    throw checkpoint_error(ip, "tensor '" + t + "' is listed for shard " + shard +
+                                                   " but found in shard " +
                                                    c.files_[it->second].filename().string());
             }
             ++shard_no;
         }
         for (const auto& [name, shard] : found) {
             if (!wm->contains(name))
-                throw checkpoint_error(ip, "tensor '" + name + "' of shard " + c.files_[shard].filename().string() +
+                throw checkpoint_error(ip, "tensor '" + name + "' of shard " +
+                                               c.files_[shard].filename().string() +
                                                " is not listed in the index's weight_map");
         }
         c.where_ = std::move(found);

@@ -77,7 +77,8 @@ public:
         const auto size = std::filesystem::file_size(path, ec);
         if (ec) throw io_error(path.string(), "cannot stat: " + ec.message());
         f.buffer_.resize(static_cast<std::size_t>(size));
-        if (size > 0 && !in.read(reinterpret_cast<char*>(f.buffer_.data()), static_cast<std::streamsize>(size)))
+        if (size > 0 &&
+            !in.read(reinterpret_cast<char*>(f.buffer_.data()), static_cast<std::streamsize>(size)))
             throw io_error(path.string(), "cannot read");
         f.data_ = f.buffer_.data();
         f.size_ = f.buffer_.size();

@@ -67,7 +67,7 @@ inline std::string shape_string(std::span<const std::int64_t> shape) {
     return s + "]";
 }
 
-namespace detail {
+namespace detail::safetensors {
 
 /// Largest header accepted, as in the reference implementation (MAX_HEADER_SIZE).
 inline constexpr std::uint64_t safetensors_max_header_bytes = 100'000'000;
@@ -94,35 +94,45 @@ inline std::optional<std::uint64_t> checked_numel(std::span<const std::int64_t> 
 /// Byte offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points past
 /// U+10FFFF included), or nullopt when `s` is valid.
 inline std::optional<std::size_t> first_invalid_utf8(std::string_view s) noexcept {
+    struct lead {
+        std::size_t len;  // bytes in the sequence; 0: not a valid first byte
+        unsigned lo, hi;  // allowed range of the second byte
+    };
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
     std::size_t i = 0;
     while (i < n) {
         const unsigned c = p[i];
-        if (c < 0x80) { ++i; continue; }
-        std::size_t len;
-        unsigned lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-        if (c >= 0xc2 && c <= 0xdf) { len = 2; }
-        else if (c == 0xe0) { len = 3; lo = 0xa0; }
-        else if (c >= 0xe1 && c <= 0xec) { len = 3; }
-        else if (c == 0xed) { len = 3; hi = 0x9f; }  // no UTF-16 surrogates
-        else if (c >= 0xee && c <= 0xef) { len = 3; }
-        else if (c == 0xf0) { len = 4; lo = 0x90; }
-        else if (c >= 0xf1 && c <= 0xf3) { len = 4; }
-        else if (c == 0xf4) { len = 4; hi = 0x8f; }  // nothing past U+10FFFF
-        else return i;
-        if (n - i < len) return i;
-        if (p[i + 1] < lo || p[i + 1] > hi) return i;
-        for (std::size_t k = 2; k < len; ++k)
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        // clang-format off
+        const lead l = c >= 0xc2 && c <= 0xdf ? lead{2, 0x80, 0xbf}
+                     : c == 0xe0              ? lead{3, 0xa0, 0xbf}   // no overlong 3-byte forms
+                     : c >= 0xe1 && c <= 0xec ? lead{3, 0x80, 0xbf}
+                     : c == 0xed              ? lead{3, 0x80, 0x9f}   // no UTF-16 surrogates
+                     : c >= 0xee && c <= 0xef ? lead{3, 0x80, 0xbf}
+                     : c == 0xf0              ? lead{4, 0x90, 0xbf}   // no overlong 4-byte forms
+                     : c >= 0xf1 && c <= 0xf3 ? lead{4, 0x80, 0xbf}
+                     : c == 0xf4              ? lead{4, 0x80, 0x8f}   // nothing past U+10FFFF
+                     :                          lead{0, 0, 0};        // 0x80-0xc1, 0xf5-0xff
+        // clang-format on
+        if (l.len == 0 || n - i < l.len) return i;
+        if (p[i + 1] < l.lo || p[i + 1] > l.hi) return i;
+        for (std::size_t k = 2; k < l.len; ++k)
             if (p[i + k] < 0x80 || p[i + k] > 0xbf) return i;
-        i += len;
+        i += l.len;
     }
     return std::nullopt;
 }
 
 /// At most `max` characters of `s`, with "..." when cut (keeps messages short on hostile input).
 inline std::string clip(std::string s, std::size_t max = 80) {
-    if (s.size() > max) { s.resize(max); s += "..."; }
+    if (s.size() > max) {
+        s.resize(max);
+        s += "...";
+    }
     return s;
 }
 
@@ -145,13 +155,16 @@ nlohmann::json parse_json_strict(std::string_view text, int max_depth, Fail&& fa
             fail(top_key, "JSON nests deeper than " + std::to_string(max_depth) + " levels");
         switch (ev) {
             case event::object_start: open_objects.emplace_back(); break;
-            case event::object_end: if (!open_objects.empty()) open_objects.pop_back(); break;
+            case event::object_end:
+                if (!open_objects.empty()) open_objects.pop_back();
+                break;
             case event::key: {
                 const auto& k = parsed.get_ref<const std::string&>();
                 if (depth == 1) top_key = k;
                 if (!open_objects.empty() && !open_objects.back().insert(k).second)
-                    fail(top_key, "duplicate key '" + clip(k) + "'" +
-                                      (depth == 1 ? std::string() : " in the object of '" + clip(top_key) + "'"));
+                    fail(top_key,
+                         "duplicate key '" + clip(k) + "'" +
+                             (depth == 1 ? std::string() : " in the object of '" + clip(top_key) + "'"));
                 break;
             }
             default: break;
@@ -167,7 +180,8 @@ nlohmann::json parse_json_strict(std::string_view text, int max_depth, Fail&& fa
 }
 
 inline std::uint16_t load_u16le(const std::byte* p) noexcept {
-    return static_cast<std::uint16_t>(std::to_integer<unsigned>(p[0]) | (std::to_integer<unsigned>(p[1]) << 8));
+    return static_cast<std::uint16_t>(std::to_integer<unsigned>(p[0]) |
+                                      (std::to_integer<unsigned>(p[1]) << 8));
 }
 inline std::uint32_t load_u32le(const std::byte* p) noexcept {
     std::uint32_t v = 0;
@@ -190,26 +204,28 @@ inline std::string supported_dtypes() {
     return s;
 }
 
-}  // namespace detail
+}  // namespace detail::safetensors
 
 /// A tensor inside a safetensors file, without copying its data.
 struct tensor_view {
-    std::string name;                   ///< the tensor's name in the file (for messages)
-    std::string file;                   ///< the file it lives in (for messages)
+    std::string name;  ///< the tensor's name in the file (for messages)
+    std::string file;  ///< the file it lives in (for messages)
     dtype type = dtype::f32;
-    std::vector<std::int64_t> shape;    ///< row-major dimensions; empty for a scalar
-    std::span<const std::byte> bytes;   ///< raw little-endian data; may be unaligned
+    std::vector<std::int64_t> shape;   ///< row-major dimensions; empty for a scalar
+    std::span<const std::byte> bytes;  ///< raw little-endian data; may be unaligned
 
     /// Product of the shape (1 for a scalar). Throws safetensors_error on a negative dimension or
     /// a count that does not fit in int64 (possible only for a hand-built view).
     std::int64_t numel() const {
-        const auto n = detail::checked_numel(shape);
-        if (!n) throw safetensors_error(file, name, "shape " + shape_string(shape) + " has no valid element count");
+        const auto n = detail::safetensors::checked_numel(shape);
+        if (!n)
+            throw safetensors_error(file, name,
+                                    "shape " + shape_string(shape) + " has no valid element count");
         return static_cast<std::int64_t>(*n);
     }
 };
 
-namespace detail {
+namespace detail::safetensors {
 
 /// Checks that a view's bytes match its shape and dtype; returns the element count.
 inline std::size_t checked_view_size(const tensor_view& t, const char* who) {
@@ -224,7 +240,7 @@ inline std::size_t checked_view_size(const tensor_view& t, const char* who) {
     return static_cast<std::size_t>(n);
 }
 
-}  // namespace detail
+}  // namespace detail::safetensors
 
 /// Decodes a floating tensor (F32, BF16, F16, F64) into `out`, which must hold exactly numel()
 /// floats. F64 is rounded to nearest (out-of-range values become +-inf). Throws safetensors_error
@@ -234,7 +250,7 @@ inline void to_float(const tensor_view& t, std::span<float> out) {
         throw safetensors_error(t.file, t.name,
                                 "to_float: dtype " + std::string(safetensors_name(t.type)) +
                                     " is not a floating type (use to_int64)");
-    const std::size_t n = detail::checked_view_size(t, "to_float");
+    const std::size_t n = detail::safetensors::checked_view_size(t, "to_float");
     if (out.size() != n)
         throw safetensors_error(t.file, t.name,
                                 "to_float: output holds " + std::to_string(out.size()) + " floats, tensor " +
@@ -245,18 +261,22 @@ inline void to_float(const tensor_view& t, std::span<float> out) {
             if constexpr (std::endian::native == std::endian::little) {
                 if (n > 0) std::memcpy(out.data(), p, n * sizeof(float));
             } else {
-                for (std::size_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(detail::load_u32le(p + 4 * i));
+                for (std::size_t i = 0; i < n; ++i)
+                    out[i] = std::bit_cast<float>(detail::safetensors::load_u32le(p + 4 * i));
             }
             break;
         case dtype::bf16:
-            for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_float(detail::load_u16le(p + 2 * i));
+            for (std::size_t i = 0; i < n; ++i)
+                out[i] = bf16_to_float(detail::safetensors::load_u16le(p + 2 * i));
             break;
         case dtype::f16:
-            for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_float(detail::load_u16le(p + 2 * i));
+            for (std::size_t i = 0; i < n; ++i)
+                out[i] = f16_to_float(detail::safetensors::load_u16le(p + 2 * i));
             break;
         case dtype::f64:
             for (std::size_t i = 0; i < n; ++i)
-                out[i] = static_cast<float>(std::bit_cast<double>(detail::load_u64le(p + 8 * i)));
+                out[i] =
+                    static_cast<float>(std::bit_cast<double>(detail::safetensors::load_u64le(p + 8 * i)));
             break;
         default: break;  // excluded above
     }
@@ -268,7 +288,7 @@ inline std::vector<float> to_float(const tensor_view& t) {
         throw safetensors_error(t.file, t.name,
                                 "to_float: dtype " + std::string(safetensors_name(t.type)) +
                                     " is not a floating type (use to_int64)");
-    std::vector<float> out(detail::checked_view_size(t, "to_float"));
+    std::vector<float> out(detail::safetensors::checked_view_size(t, "to_float"));
     to_float(t, out);
     return out;
 }
@@ -280,14 +300,20 @@ inline std::vector<std::int64_t> to_int64(const tensor_view& t) {
         throw safetensors_error(t.file, t.name,
                                 "to_int64: dtype " + std::string(safetensors_name(t.type)) +
                                     " is a floating type (use to_float)");
-    const std::size_t n = detail::checked_view_size(t, "to_int64");
+    const std::size_t n = detail::safetensors::checked_view_size(t, "to_int64");
     std::vector<std::int64_t> out(n);
     const std::byte* p = t.bytes.data();
     for (std::size_t i = 0; i < n; ++i) {
         switch (t.type) {
-            case dtype::i64: out[i] = static_cast<std::int64_t>(detail::load_u64le(p + 8 * i)); break;
-            case dtype::i32: out[i] = static_cast<std::int32_t>(detail::load_u32le(p + 4 * i)); break;
-            case dtype::i16: out[i] = static_cast<std::int16_t>(detail::load_u16le(p + 2 * i)); break;
+            case dtype::i64:
+                out[i] = static_cast<std::int64_t>(detail::safetensors::load_u64le(p + 8 * i));
+                break;
+            case dtype::i32:
+                out[i] = static_cast<std::int32_t>(detail::safetensors::load_u32le(p + 4 * i));
+                break;
+            case dtype::i16:
+                out[i] = static_cast<std::int16_t>(detail::safetensors::load_u16le(p + 2 * i));
+                break;
             case dtype::i8: out[i] = static_cast<std::int8_t>(std::to_integer<std::uint8_t>(p[i])); break;
             case dtype::u8: out[i] = std::to_integer<std::uint8_t>(p[i]); break;
             case dtype::boolean: {
@@ -347,14 +373,16 @@ public:
     /// The entry of a tensor; throws safetensors_error naming it when absent.
     const tensor_entry& entry(std::string_view name) const {
         const auto it = index_.find(name);
-        if (it == index_.end()) throw safetensors_error(path_.string(), std::string(name), "no such tensor in the file");
+        if (it == index_.end())
+            throw safetensors_error(path_.string(), std::string(name), "no such tensor in the file");
         return entries_[it->second];
     }
     /// A zero-copy view of a tensor; throws safetensors_error naming it when absent.
     tensor_view view(std::string_view name) const {
         const tensor_entry& e = entry(name);
-        return tensor_view{e.name, path_.string(), e.type, e.shape,
-                           data_.subspan(static_cast<std::size_t>(e.begin), static_cast<std::size_t>(e.end - e.begin))};
+        return tensor_view{
+            e.name, path_.string(), e.type, e.shape,
+            data_.subspan(static_cast<std::size_t>(e.begin), static_cast<std::size_t>(e.end - e.begin))};
     }
 
 private:
@@ -366,30 +394,32 @@ private:
         if (file.size() < 8)
             fail("", "file is " + std::to_string(file.size()) +
                          " bytes, shorter than the 8-byte header-length prefix of a safetensors file");
-        const std::uint64_t n = detail::load_u64le(file.data());
+        const std::uint64_t n = detail::safetensors::load_u64le(file.data());
         const std::uint64_t rest = file.size() - 8;
-        if (n > detail::safetensors_max_header_bytes)
+        if (n > detail::safetensors::safetensors_max_header_bytes)
             fail("", "header length " + std::to_string(n) + " exceeds the limit of " +
-                         std::to_string(detail::safetensors_max_header_bytes) + " bytes");
+                         std::to_string(detail::safetensors::safetensors_max_header_bytes) + " bytes");
         if (n > rest)
             fail("", "header length " + std::to_string(n) + " runs past the end of the file (" +
                          std::to_string(rest) + " bytes follow the prefix)");
-        const std::string_view text(reinterpret_cast<const char*>(file.data() + 8), static_cast<std::size_t>(n));
+        const std::string_view text(reinterpret_cast<const char*>(file.data() + 8),
+                                    static_cast<std::size_t>(n));
         data_ = file.subspan(8 + static_cast<std::size_t>(n));
 
-        if (const auto bad = detail::first_invalid_utf8(text))
+        if (const auto bad = detail::safetensors::first_invalid_utf8(text))
             fail("", "header is not valid UTF-8 (byte 0x" + hex_byte(static_cast<unsigned char>(text[*bad])) +
                          " at header offset " + std::to_string(*bad) + ")");
         // nlohmann's lexer takes a NUL byte for the end of input and would ignore what follows it:
         // JSON has no place for one, so refuse it outright.
         if (const auto nul = text.find('\0'); nul != std::string_view::npos)
             fail("", "header: not valid JSON: NUL byte at header offset " + std::to_string(nul));
-        const nlohmann::json header =
-            detail::parse_json_strict(text, 3, [this](const std::string& key, const std::string& what) {
+        const nlohmann::json header = detail::safetensors::parse_json_strict(
+            text, 3, [this](const std::string& key, const std::string& what) {
                 if (key == "__metadata__") fail("", "header: __metadata__: " + what);
                 fail(key, "header: " + what);
             });
-        if (!header.is_object()) fail("", std::string("header is not a JSON object (it is ") + header.type_name() + ")");
+        if (!header.is_object())
+            fail("", std::string("header is not a JSON object (it is ") + header.type_name() + ")");
 
         for (const auto& [name, value] : header.items()) {
             if (name == "__metadata__") {
@@ -415,8 +445,9 @@ private:
             fail("", std::string("__metadata__ must be an object of strings, got ") + value.type_name());
         for (const auto& [k, v] : value.items()) {
             if (!v.is_string())
-                fail("", "__metadata__ value of key '" + detail::clip(k) + "' must be a string, got " +
-                             v.type_name() + " " + detail::clip_json(v));
+                fail("", "__metadata__ value of key '" + detail::safetensors::clip(k) +
+                             "' must be a string, got " + v.type_name() + " " +
+                             detail::safetensors::clip_json(v));
             metadata_.emplace(k, v.get<std::string>());
         }
     }
@@ -424,10 +455,12 @@ private:
     tensor_entry read_entry(const std::string& name, const nlohmann::json& value) const {
         if (name.empty()) fail("", "a tensor has an empty name");
         if (!value.is_object())
-            fail(name, std::string("entry must be an object {dtype, shape, data_offsets}, got ") + value.type_name());
+            fail(name, std::string("entry must be an object {dtype, shape, data_offsets}, got ") +
+                           value.type_name());
         for (const auto& [k, v] : value.items())
             if (k != "dtype" && k != "shape" && k != "data_offsets")
-                fail(name, "unexpected key '" + detail::clip(k) + "' (an entry holds only dtype, shape, data_offsets)");
+                fail(name, "unexpected key '" + detail::safetensors::clip(k) +
+                               "' (an entry holds only dtype, shape, data_offsets)");
 
         tensor_entry e;
         e.name = name;
@@ -435,53 +468,64 @@ private:
         // dtype
         const auto dt = value.find("dtype");
         if (dt == value.end()) fail(name, "missing 'dtype'");
-        if (!dt->is_string()) fail(name, std::string("'dtype' must be a string, got ") + dt->type_name() + " " + detail::clip_json(*dt));
+        if (!dt->is_string())
+            fail(name, std::string("'dtype' must be a string, got ") + dt->type_name() + " " +
+                           detail::safetensors::clip_json(*dt));
         const auto& dts = dt->get_ref<const std::string&>();
         const auto parsed = parse_safetensors_dtype(dts);
         if (!parsed)
-            fail(name, "unsupported dtype '" + detail::clip(dts) + "' (supported: " + detail::supported_dtypes() + ")");
+            fail(name, "unsupported dtype '" + detail::safetensors::clip(dts) +
+                           "' (supported: " + detail::safetensors::supported_dtypes() + ")");
         e.type = *parsed;
 
         // shape
         const auto sh = value.find("shape");
         if (sh == value.end()) fail(name, "missing 'shape'");
-        if (!sh->is_array()) fail(name, std::string("'shape' must be an array of integers, got ") + sh->type_name() + " " + detail::clip_json(*sh));
+        if (!sh->is_array())
+            fail(name, std::string("'shape' must be an array of integers, got ") + sh->type_name() + " " +
+                           detail::safetensors::clip_json(*sh));
         e.shape.reserve(sh->size());
         for (std::size_t i = 0; i < sh->size(); ++i) {
             const auto& d = (*sh)[i];
             if (d.is_number_unsigned()) {
                 const auto u = d.get<std::uint64_t>();
                 if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-                    fail(name, "shape dimension " + std::to_string(i) + " (" + std::to_string(u) + ") exceeds int64");
+                    fail(name, "shape dimension " + std::to_string(i) + " (" + std::to_string(u) +
+                                   ") exceeds int64");
                 e.shape.push_back(static_cast<std::int64_t>(u));
             } else if (d.is_number_integer()) {
-                fail(name, "negative dimension " + std::to_string(d.get<std::int64_t>()) + " at shape index " +
-                               std::to_string(i));
+                fail(name, "negative dimension " + std::to_string(d.get<std::int64_t>()) +
+                               " at shape index " + std::to_string(i));
             } else {
                 fail(name, "'shape' must be an array of integers; element " + std::to_string(i) + " is " +
-                               d.type_name() + " " + detail::clip_json(d));
+                               d.type_name() + " " + detail::safetensors::clip_json(d));
             }
         }
-        const auto numel = detail::checked_numel(e.shape);
-        const auto nbytes = numel ? detail::checked_mul(*numel, size_of(e.type)) : std::nullopt;
+        const auto numel = detail::safetensors::checked_numel(e.shape);
+        const auto nbytes = numel ? detail::safetensors::checked_mul(*numel, size_of(e.type)) : std::nullopt;
         if (!nbytes)
-            fail(name, "shape " + detail::clip(shape_string(e.shape)) + " of " + dts +
+            fail(name, "shape " + detail::safetensors::clip(shape_string(e.shape)) + " of " + dts +
                            " overflows: its byte size does not fit in 64 bits");
 
         // data_offsets
         const auto off = value.find("data_offsets");
         if (off == value.end()) fail(name, "missing 'data_offsets'");
-        if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
-            fail(name, "'data_offsets' must be two non-negative integers [begin, end], got " + detail::clip_json(*off));
+        if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+            !(*off)[1].is_number_unsigned())
+            fail(name, "'data_offsets' must be two non-negative integers [begin, end], got " +
+                           detail::safetensors::clip_json(*off));
         e.begin = (*off)[0].get<std::uint64_t>();
         e.end = (*off)[1].get<std::uint64_t>();
-        const std::string range = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+        const std::string range =
+            "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
         if (e.begin > e.end) fail(name, range + ": begin is past end");
         if (e.end > data_.size())
-            fail(name, range + " run past the end of the data section (" + std::to_string(data_.size()) + " bytes)");
+            fail(name, range + " run past the end of the data section (" + std::to_string(data_.size()) +
+                           " bytes)");
         if (e.end - e.begin != *nbytes)
-            fail(name, "shape " + detail::clip(shape_string(e.shape)) + " of " + dts + " is " + std::to_string(*nbytes) +
-                           " bytes, but " + range + " span " + std::to_string(e.end - e.begin));
+            fail(name, "shape " + detail::safetensors::clip(shape_string(e.shape)) + " of " + dts + " is " +
+                           std::to_string(*nbytes) + " bytes, but " + range + " span " +
+                           std::to_string(e.end - e.begin));
         return e;
     }
 
@@ -493,8 +537,8 @@ private:
         for (const tensor_entry& e : entries_) {
             const std::string range = "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ")";
             if (e.begin < pos)
-                fail(e.name, "data " + range + " overlaps tensor '" + prev->name + "' [" + std::to_string(prev->begin) +
-                                 ", " + std::to_string(prev->end) + ")");
+                fail(e.name, "data " + range + " overlaps tensor '" + prev->name + "' [" +
+                                 std::to_string(prev->begin) + ", " + std::to_string(prev->end) + ")");
             if (e.begin > pos)
                 fail(e.name, "data section bytes [" + std::to_string(pos) + ", " + std::to_string(e.begin) +
                                  ") before this tensor belong to no tensor (the format forbids holes)");
@@ -524,34 +568,39 @@ struct tensor_to_write {
     std::span<const std::byte> data;
 };
 
-namespace detail {
+namespace detail::safetensors {
 
 /// Throws safetensors_error (naming `path` and the tensor) unless `t` can be written.
 inline std::uint64_t checked_write_size(const std::string& path, const tensor_to_write& t) {
     if (t.name.empty()) throw safetensors_error(path, "", "cannot write a tensor with an empty name");
-    if (t.name == "__metadata__") throw safetensors_error(path, t.name, "the name is reserved for the metadata");
-    if (first_invalid_utf8(t.name)) throw safetensors_error(path, clip(t.name), "the name is not valid UTF-8");
+    if (t.name == "__metadata__")
+        throw safetensors_error(path, t.name, "the name is reserved for the metadata");
+    if (first_invalid_utf8(t.name))
+        throw safetensors_error(path, clip(t.name), "the name is not valid UTF-8");
     const auto numel = checked_numel(t.shape);
     const auto need = numel ? checked_mul(*numel, size_of(t.type)) : std::nullopt;
-    if (!need) throw safetensors_error(path, t.name, "shape " + shape_string(t.shape) + " has no valid byte size");
+    if (!need)
+        throw safetensors_error(path, t.name, "shape " + shape_string(t.shape) + " has no valid byte size");
     if (*need != t.data.size())
-        throw safetensors_error(path, t.name,
-                                "shape " + shape_string(t.shape) + " of " + std::string(safetensors_name(t.type)) +
-                                    " needs " + std::to_string(*need) + " bytes, data holds " +
-                                    std::to_string(t.data.size()));
+        throw safetensors_error(
+            path, t.name,
+            "shape " + shape_string(t.shape) + " of " + std::string(safetensors_name(t.type)) + " needs " +
+                std::to_string(*need) + " bytes, data holds " + std::to_string(t.data.size()));
     return *need;
 }
 
 /// Writes `chunks` to `path` through a temporary file in the same folder, renamed into place, so a
 /// reader never sees a half-written file. Throws io_error naming the path.
-inline void write_file_atomically(const std::filesystem::path& path, std::span<const std::span<const std::byte>> chunks) {
+inline void write_file_atomically(const std::filesystem::path& path,
+                                  std::span<const std::span<const std::byte>> chunks) {
     std::filesystem::path tmp = path;
     tmp += ".partial";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         if (!out) throw io_error(path.string(), "cannot open " + tmp.string() + " for writing");
         for (const auto& c : chunks)
-            if (!c.empty()) out.write(reinterpret_cast<const char*>(c.data()), static_cast<std::streamsize>(c.size()));
+            if (!c.empty())
+                out.write(reinterpret_cast<const char*>(c.data()), static_cast<std::streamsize>(c.size()));
         out.flush();
         if (!out) {
             out.close();
@@ -573,7 +622,7 @@ inline std::span<const std::byte> as_bytes(std::string_view s) noexcept {
     return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
 
-}  // namespace detail
+}  // namespace detail::safetensors
 
 /// Writes `tensors`, in the order given, as one safetensors file, with `metadata` as its
 /// "__metadata__" (omitted when empty). The header is padded with spaces so that the data section
@@ -586,14 +635,16 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
     nlohmann::json header = nlohmann::json::object();
     if (!metadata.empty()) {
         for (const auto& [k, v] : metadata)
-            if (detail::first_invalid_utf8(k) || detail::first_invalid_utf8(v))
-                throw safetensors_error(p, "", "__metadata__ key '" + detail::clip(k) + "': not valid UTF-8");
+            if (detail::safetensors::first_invalid_utf8(k) || detail::safetensors::first_invalid_utf8(v))
+                throw safetensors_error(
+                    p, "", "__metadata__ entry '" + detail::safetensors::clip(k) + "' is not valid UTF-8");
         header["__metadata__"] = metadata;
     }
     std::uint64_t offset = 0;
     for (const tensor_to_write& t : tensors) {
-        const std::uint64_t n = detail::checked_write_size(p, t);
-        if (header.contains(t.name)) throw safetensors_error(p, t.name, "the name appears twice among the tensors to write");
+        const std::uint64_t n = detail::safetensors::checked_write_size(p, t);
+        if (header.contains(t.name))
+            throw safetensors_error(p, t.name, "the name appears twice among the tensors to write");
         header[t.name] = {{"dtype", std::string(safetensors_name(t.type))},
                           {"shape", t.shape},
                           {"data_offsets", {offset, offset + n}}};
@@ -602,14 +653,15 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
     std::string text = header.dump();
     text.append((8 - (8 + text.size()) % 8) % 8, ' ');
     std::array<std::byte, 8> prefix{};
-    for (int k = 0; k < 8; ++k) prefix[static_cast<std::size_t>(k)] = static_cast<std::byte>((text.size() >> (8 * k)) & 0xffu);
+    for (int k = 0; k < 8; ++k)
+        prefix[static_cast<std::size_t>(k)] = static_cast<std::byte>((text.size() >> (8 * k)) & 0xffu);
 
     std::vector<std::span<const std::byte>> chunks;
     chunks.reserve(tensors.size() + 2);
     chunks.emplace_back(prefix);
-    chunks.push_back(detail::as_bytes(text));
+    chunks.push_back(detail::safetensors::as_bytes(text));
     for (const tensor_to_write& t : tensors) chunks.push_back(t.data);
-    detail::write_file_atomically(path, chunks);
+    detail::safetensors::write_file_atomically(path, chunks);
 }
 
 /// Writes `tensors` as shards `<prefix>-00001-of-0000N.safetensors`, ... in `dir` (created if
@@ -631,9 +683,10 @@ inline std::vector<std::filesystem::path> write_sharded_safetensors(
     std::set<std::string, std::less<>> seen;
     std::uint64_t total = 0, current = 0;
     for (std::size_t i = 0; i < tensors.size(); ++i) {
-        const std::uint64_t n = detail::checked_write_size(index_path.string(), tensors[i]);
+        const std::uint64_t n = detail::safetensors::checked_write_size(index_path.string(), tensors[i]);
         if (!seen.insert(tensors[i].name).second)
-            throw safetensors_error(index_path.string(), tensors[i].name, "the name appears twice among the tensors to write");
+            throw safetensors_error(index_path.string(), tensors[i].name,
+                                    "the name appears twice among the tensors to write");
         if (shards.empty() || (!shards.back().empty() && current + n > max_shard_bytes)) {
             shards.emplace_back();
             current = 0;
@@ -656,7 +709,8 @@ inline std::vector<std::filesystem::path> write_sharded_safetensors(
     nlohmann::json weight_map = nlohmann::json::object();
     std::vector<tensor_to_write> batch;
     for (std::size_t s = 0; s < shards.size(); ++s) {
-        const std::string file = prefix + "-" + five_digits(s + 1) + "-of-" + five_digits(shards.size()) + ".safetensors";
+        const std::string file =
+            prefix + "-" + five_digits(s + 1) + "-of-" + five_digits(shards.size()) + ".safetensors";
         batch.clear();
         for (std::size_t i : shards[s]) {
             batch.push_back(tensors[i]);
@@ -667,8 +721,9 @@ inline std::vector<std::filesystem::path> write_sharded_safetensors(
     }
     const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
     const std::string text = index.dump(2) + "\n";
-    const std::span<const std::byte> chunk = detail::as_bytes(text);
-    detail::write_file_atomically(index_path, std::span<const std::span<const std::byte>>(&chunk, 1));
+    const std::span<const std::byte> chunk = detail::safetensors::as_bytes(text);
+    detail::safetensors::write_file_atomically(index_path,
+                                               std::span<const std::span<const std::byte>>(&chunk, 1));
     return paths;
 }
 

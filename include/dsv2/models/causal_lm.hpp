@@ -35,8 +35,13 @@ public:
         save_weights(dir, model.weights(), config(), "DeepseekV2ForCausalLM", dt);
     }
 
-    causal_lm_output forward(const forward_args& args) const {
-        auto r = model.run(args);
+    using cache_type = typename model_type::cache_type;
+
+    /// An empty cache of the spec's layout for `batch` rows (see DeepseekV2Model::forward).
+    cache_type make_cache(std::int64_t batch) const { return model.make_cache(batch); }
+
+    causal_lm_output forward(const forward_args& args, cache_type* past_key_values = nullptr) const {
+        auto r = model.run(args, past_key_values);
         const std::int64_t B = r.batch, S = r.seq, V = config().vocab_size, H = config().hidden_size;
         const std::vector<std::int64_t> kept = kept_positions(args.logits_to_keep, S);
         const auto K = static_cast<std::int64_t>(kept.size());

@@ -29,6 +29,7 @@ public:
     using spec = Spec;
     using backend = typename Spec::backend;
     using router = typename Spec::router;
+    using cache_type = typename Spec::cache;
 
     /// Takes a config and weights allocated for it (see allocate_weights). Validates the config and
     /// checks it against the spec's fixed policies.
@@ -52,9 +53,14 @@ public:
     std::shared_ptr<const cpu_model_weights> shared_weights() const noexcept { return weights_; }
     const decoder_plan& plan() const noexcept { return plan_; }
 
-    model_output forward(const forward_args& args) const {
+    /// An empty cache of the spec's layout for `batch` rows; it grows with use.
+    cache_type make_cache(std::int64_t batch) const { return cache_type(cfg_, batch, weights_.get()); }
+
+    /// With a cache, the new tokens are appended to it and attend to everything it holds; the
+    /// attention mask then covers the cached slots too ([B, P + S]).
+    model_output forward(const forward_args& args, cache_type* past_key_values = nullptr) const {
         if (args.labels) throw input_error("labels", "DeepseekV2Model has no head; use a ForCausalLM or ForSequenceClassification model");
-        stack_result r = run(args);
+        stack_result r = run(args, past_key_values);
         r.out.last_hidden_state = to_tensor(r.hidden, {r.batch, r.seq, cfg_.hidden_size});
         return std::move(r.out);
     }
@@ -71,19 +77,21 @@ public:
     };
 
     /// Embeddings, every layer and the final norm.
-    stack_result run(const forward_args& args) const {
-        const auto [B, S] = detail::check_forward_args(cfg_, args);
+    stack_result run(const forward_args& args, cache_type* cache = nullptr) const {
+        const std::int64_t P = cache ? cache->length() : 0;
+        const auto [B, S] = detail::check_forward_args(cfg_, args, P);
+        if (cache) cache->identity().check(weights_.get(), B);
         const std::int64_t H = cfg_.hidden_size;
         stack_result r;
         r.batch = B;
         r.seq = S;
 
-        // positions: given, or 0..S-1 for every row (transformers' default without a cache)
+        // positions: given, or P .. P+S-1 for every row (transformers' default)
         tensor<std::int64_t> positions({B, S});
         for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t s = 0; s < S; ++s) positions(b, s) = args.position_ids ? (*args.position_ids)(b, s) : s;
-        tensor<std::int64_t> mask = args.attention_mask ? *args.attention_mask : tensor<std::int64_t>({B, S}, 1);
-        const attention_batch ab{B, S, 0, positions.data(), mask.data()};
+            for (std::int64_t s = 0; s < S; ++s) positions(b, s) = args.position_ids ? (*args.position_ids)(b, s) : P + s;
+        tensor<std::int64_t> mask = args.attention_mask ? *args.attention_mask : tensor<std::int64_t>({B, P + S}, 1);
+        const attention_batch ab{B, S, P, positions.data(), mask.data()};
 
         cpu::matrix x(B * S, H);  // [B·S, H]
         if (args.input_ids) {
@@ -96,10 +104,11 @@ public:
         for (std::int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
             const auto& L = weights_->layers[static_cast<std::size_t>(i)];
             tensor<float>* probs = nullptr;
-            if (args.output_attentions) probs = &r.out.attentions.emplace_back(shape_t{B, plan_.attention.heads, S, S});
+            if (args.output_attentions) probs = &r.out.attentions.emplace_back(shape_t{B, plan_.attention.heads, S, P + S});
 
             cpu::matrix h = rmsnorm(backend{}, x, L.input_layernorm, cfg_.rms_norm_eps);
-            x += mla_forward(backend{}, typename Spec::attention{}, L.self_attn, plan_.attention, plan_.rope, h, ab, probs);
+            x += mla_forward(backend{}, typename Spec::attention{}, L.self_attn, plan_.attention, plan_.rope, h, ab,
+                             cache ? &cache->layer(i) : nullptr, probs);
 
             h = x;
             rmsnorm_inplace(backend{}, h, L.post_attention_layernorm, cfg_.rms_norm_eps);

@@ -59,8 +59,13 @@ public:
         return pos;
     }
 
-    sequence_classifier_output forward(const forward_args& args) const {
-        auto r = model.run(args);
+    using cache_type = typename model_type::cache_type;
+
+    /// An empty cache of the spec's layout for `batch` rows (see DeepseekV2Model::forward).
+    cache_type make_cache(std::int64_t batch) const { return model.make_cache(batch); }
+
+    sequence_classifier_output forward(const forward_args& args, cache_type* past_key_values = nullptr) const {
+        auto r = model.run(args, past_key_values);
         const std::int64_t B = r.batch, S = r.seq, H = config().hidden_size, N = config().num_labels;
         const auto pos = pooled_positions(args, B, S);
         cpu::matrix pooled(B, H);  // [B, H]

@@ -8,7 +8,8 @@
 
 #include <concepts>
 
-#include "dsv2/attention/mla.hpp"
+#include "dsv2/attention/mla_absorbed.hpp"
+#include "dsv2/attention/mla_expanded.hpp"
 #include "dsv2/backend/cpu/cpu.hpp"
 #include "dsv2/moe/router_concept.hpp"
 #include "dsv2/moe/router_from_config.hpp"
@@ -26,8 +27,12 @@ concept backend_tag = requires {
     { B::name } -> std::convertible_to<const char*>;
 };
 
+/// An attention policy names its cache layout; the CPU backend provides its mla_forward overload.
 template <class A>
-concept attention_policy = std::same_as<A, mla_expanded>;
+concept attention_policy = requires {
+    { A::name } -> std::convertible_to<const char*>;
+    typename A::cache_type;
+};
 
 template <class X>
 concept expert_mlp_policy = std::same_as<X, gated_mlp_experts>;
@@ -39,17 +44,28 @@ concept model_spec = requires {
     typename S::attention;
     typename S::router;
     typename S::expert_mlp;
+    typename S::cache;
 } && backend_tag<typename S::backend> && attention_policy<typename S::attention> &&
-                     router_policy<typename S::router> && expert_mlp_policy<typename S::expert_mlp>;
+                     router_policy<typename S::router> && expert_mlp_policy<typename S::expert_mlp> &&
+                     std::same_as<typename S::cache, typename S::attention::cache_type>;
 
-/// CPU, expanded MLA, the router the config names, fp32 gated experts.
+/// CPU; MLA with the latent cache (expanded prefill, absorbed decode); the router the config
+/// names; fp32 gated experts.
 struct default_spec {
     using backend = cpu;
-    using attention = mla_expanded;
+    using attention = mla_absorbed;
+    using cache = latent_kv_cache;
     using router = router_from_config;
     using expert_mlp = gated_mlp_experts;
 };
 
+/// The same with the expanded K/V cache, as transformers cached until 2026.
+struct expanded_cache_spec : default_spec {
+    using attention = mla_expanded;
+    using cache = expanded_kv_cache;
+};
+
 static_assert(model_spec<default_spec>);
+static_assert(model_spec<expanded_cache_spec>);
 
 }  // namespace dsv2

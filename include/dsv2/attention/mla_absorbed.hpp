@@ -1,0 +1,101 @@
+// Attention policy `mla_absorbed`: MLA over the latent cache by weight absorption.
+//
+// Per head h, with W_UK[h] = rows h·(d_nope+d_v) + [0, d_nope) of kv_b_proj ([d_nope, d_c]) and
+// W_UV[h] the next d_v rows ([d_v, d_c]):
+//   q̃_h   = q_nope,h · W_UK[h]                                    [S, d_c]
+//   score  = scale · ([q_pe,h | q̃_h] · [k_pe | c_n]ᵀ)             one 576-wide MQA key per token
+//   ō_h   = softmax(score + mask) · c_n                            [S, d_c]
+//   o_h    = ō_h · W_UV[h]ᵀ                                        [S, d_v]
+// which equals the expanded form up to fp32 reassociation. W_UK[h] and W_UV[h] are contiguous row
+// blocks of kv_b_proj as loaded, so the "folds" need no copy. (Folding W_UK into q_proj as well
+// would make a [n_h·d_c, H] matrix: 4× the bytes of q_proj's nope rows plus W_UK for V2-Lite, which
+// decode would have to read every token — so it is not done.)
+//
+// Many new tokens (prefill) are cheaper in expanded form: then the cached latents of the row are
+// expanded and attention runs as mla_expanded does, and the new latents are stored all the same.
+#pragma once
+
+#include "dsv2/attention/mla.hpp"
+#include "dsv2/cache/latent_kv_cache.hpp"
+
+namespace dsv2 {
+
+struct mla_absorbed {
+    static constexpr const char* name = "mla_absorbed";
+    using cache_type = latent_kv_cache;
+
+    /// New tokens per forward from which the expanded form is used (prefill). Tunable; see
+    /// docs/performance.md, "MLA switch point", for the measurement behind the value.
+    static constexpr std::int64_t expanded_from_new_tokens = 16;
+};
+
+/// Absorbed attention of the S new queries of every row over the cached latents [P+S, d_rope + d_c].
+inline void mla_attend_absorbed(cpu, const cpu_mla_weights& w, const mla_dims& dm, const cpu::matrix& q,
+                                const latent_kv_cache::layer_cache& cache, const attention_batch& ab,
+                                cpu::matrix& out, tensor<float>* probs) {
+    const std::int64_t S = ab.new_tokens, T = ab.total(), nh = dm.heads;
+    out.setZero(ab.batch * S, nh * dm.d_v);
+    cpu::matrix qcat(nh * S, dm.d_rope + dm.d_c);  // row h·S + s: [q_pe | q̃] of query s, head h
+    cpu::matrix scores(nh * S, T);
+    cpu::matrix latent_out(nh * S, dm.d_c);
+    for (std::int64_t b = 0; b < ab.batch; ++b) {
+        for (std::int64_t hd = 0; hd < nh; ++hd) {
+            const auto w_uk = w.kv_b_proj.weight.middleRows(hd * dm.d_kv(), dm.d_nope);  // [d_nope, d_c]
+            qcat.block(hd * S, 0, S, dm.d_rope) = q.block(b * S, hd * dm.d_qk() + dm.d_nope, S, dm.d_rope);
+            qcat.block(hd * S, dm.d_rope, S, dm.d_c).noalias() = q.block(b * S, hd * dm.d_qk(), S, dm.d_nope) * w_uk;
+        }
+        const auto rows = cache.latents.rows(b);  // [T, d_rope + d_c]
+        scores.noalias() = qcat * rows.transpose();
+        scores *= dm.scale;
+        for (std::int64_t hd = 0; hd < nh; ++hd) masked_softmax_rows(cpu{}, scores.middleRows(hd * S, S), ab, b);
+        latent_out.noalias() = scores * rows.rightCols(dm.d_c);  // [n_h·S, d_c]
+        for (std::int64_t hd = 0; hd < nh; ++hd) {
+            const auto w_uv = w.kv_b_proj.weight.middleRows(hd * dm.d_kv() + dm.d_nope, dm.d_v);  // [d_v, d_c]
+            out.block(b * S, hd * dm.d_v, S, dm.d_v).noalias() = latent_out.middleRows(hd * S, S) * w_uv.transpose();
+            if (probs) {
+                float* dst = probs->data() + ((b * nh + hd) * S) * T;
+                Eigen::Map<cpu::matrix>(dst, S, T) = scores.middleRows(hd * S, S);
+            }
+        }
+    }
+}
+
+/// h [B·S, H] (normed) -> [B·S, H]. Without a cache: the expanded form. With one: the new latents
+/// are appended, then absorbed attention for few new tokens, expanded attention for many.
+inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, const mla_dims& dm,
+                               const rope_table& rope, const cpu::matrix& h, const attention_batch& ab,
+                               latent_kv_cache::layer_cache* cache, tensor<float>* probs) {
+    const mla_projections p = mla_project(tag, w, dm, rope, h, ab);
+    const std::int64_t S = ab.new_tokens;
+    cpu::matrix attn;
+    if (!cache) {
+        cpu::matrix k, v;
+        mla_expand_kv(tag, w, dm, p, k, v);
+        mla_attend_expanded(
+            tag, dm, p.q, [&](std::int64_t b) { return k.middleRows(b * S, S); },
+            [&](std::int64_t b) { return v.middleRows(b * S, S); }, ab, attn, probs);
+        return linear(tag, attn, w.o_proj);
+    }
+    cpu::matrix latents(p.k_pe.rows(), dm.d_rope + dm.d_c);  // [B·S, d_rope + d_c]
+    latents << p.k_pe, p.c_n;
+    cache->latents.append(latents, S);
+    if (S < mla_absorbed::expanded_from_new_tokens) {
+        mla_attend_absorbed(tag, w, dm, p.q, *cache, ab, attn, probs);
+    } else {
+        // expand the row's whole context: K/V of P+S slots from the cached latents
+        std::vector<cpu::matrix> keys(static_cast<std::size_t>(ab.batch)), values(keys.size());
+        for (std::int64_t b = 0; b < ab.batch; ++b) {
+            const auto rows = cache->latents.rows(b);
+            mla_projections ctx;
+            ctx.k_pe = rows.leftCols(dm.d_rope);
+            ctx.c_n = rows.rightCols(dm.d_c);
+            mla_expand_kv(tag, w, dm, ctx, keys[static_cast<std::size_t>(b)], values[static_cast<std::size_t>(b)]);
+        }
+        mla_attend_expanded(
+            tag, dm, p.q, [&](std::int64_t b) -> const cpu::matrix& { return keys[static_cast<std::size_t>(b)]; },
+            [&](std::int64_t b) -> const cpu::matrix& { return values[static_cast<std::size_t>(b)]; }, ab, attn, probs);
+    }
+    return linear(tag, attn, w.o_proj);
+}
+
+}  // namespace dsv2
