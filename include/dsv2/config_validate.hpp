@@ -43,7 +43,7 @@
 
 namespace dsv2 {
 
-namespace detail {
+namespace detail::config_check {
 
 /// The largest size a config may hold: dimensions fit in 32 bits, products of two in 64.
 inline constexpr std::int64_t max_config_size = std::numeric_limits<std::int32_t>::max();
@@ -183,28 +183,29 @@ inline void validate_moe(const DeepseekV2Config& c) {
     }
 }
 
-}  // namespace detail
+}  // namespace detail::config_check
 
 inline void DeepseekV2Config::validate() const {
+    namespace cc = detail::config_check;
     // --- sizes -------------------------------------------------------------------------------
-    detail::require_size("vocab_size", vocab_size);
-    detail::require_size("hidden_size", hidden_size);
-    detail::require_size("num_hidden_layers", num_hidden_layers);
-    detail::require_size("num_attention_heads", num_attention_heads);
+    cc::require_size("vocab_size", vocab_size);
+    cc::require_size("hidden_size", hidden_size);
+    cc::require_size("num_hidden_layers", num_hidden_layers);
+    cc::require_size("num_attention_heads", num_attention_heads);
     if (num_key_value_heads && *num_key_value_heads != num_attention_heads)
         throw config_error("num_key_value_heads",
                            "must equal num_attention_heads for MLA (" + std::to_string(*num_key_value_heads) +
                                " != " + std::to_string(num_attention_heads) + ")");
-    detail::require_size("qk_nope_head_dim", qk_nope_head_dim);
-    detail::require_size("qk_rope_head_dim", qk_rope_head_dim);
+    cc::require_size("qk_nope_head_dim", qk_nope_head_dim);
+    cc::require_size("qk_rope_head_dim", qk_rope_head_dim);
     if (qk_rope_head_dim % 2 != 0)
         throw config_error("qk_rope_head_dim", "must be even (rotary pairs), got " + std::to_string(qk_rope_head_dim));
-    detail::require_size("v_head_dim", v_head_dim);
-    detail::require_size("kv_lora_rank", kv_lora_rank);
-    if (q_lora_rank) detail::require_size("q_lora_rank", *q_lora_rank);
-    detail::require_size("max_position_embeddings", max_position_embeddings);
-    detail::require_count("n_routed_experts", n_routed_experts);
-    if (n_shared_experts) detail::require_count("n_shared_experts", *n_shared_experts);
+    cc::require_size("v_head_dim", v_head_dim);
+    cc::require_size("kv_lora_rank", kv_lora_rank);
+    if (q_lora_rank) cc::require_size("q_lora_rank", *q_lora_rank);
+    cc::require_size("max_position_embeddings", max_position_embeddings);
+    cc::require_count("n_routed_experts", n_routed_experts);
+    if (n_shared_experts) cc::require_count("n_shared_experts", *n_shared_experts);
 
     // --- layer layout ------------------------------------------------------------------------
     if (first_k_dense_replace < 0)
@@ -215,30 +216,30 @@ inline void DeepseekV2Config::validate() const {
     if (pretraining_tp < 1) throw config_error("pretraining_tp", "must be >= 1, got " + std::to_string(pretraining_tp));
 
     const std::int64_t moe_layers = num_moe_layers();
-    if (moe_layers < num_hidden_layers) detail::require_size("intermediate_size", intermediate_size);
-    if (moe_layers > 0) detail::validate_moe(*this);
+    if (moe_layers < num_hidden_layers) cc::require_size("intermediate_size", intermediate_size);
+    if (moe_layers > 0) cc::validate_moe(*this);
 
     // --- activation, numbers -------------------------------------------------------------------
-    if (!detail::is_supported_activation(hidden_act))
+    if (!cc::is_supported_activation(hidden_act))
         throw config_error("hidden_act",
                            "'" + hidden_act + "' is not supported (silu, swish, gelu, gelu_pytorch_tanh, gelu_new, relu)");
-    detail::require_positive("rms_norm_eps", rms_norm_eps);
-    detail::require_positive("routed_scaling_factor", routed_scaling_factor);
-    detail::require_non_negative("initializer_range", initializer_range);
-    detail::require_non_negative("aux_loss_alpha", aux_loss_alpha);
-    detail::require_non_negative("attention_dropout", attention_dropout);
+    cc::require_positive("rms_norm_eps", rms_norm_eps);
+    cc::require_positive("routed_scaling_factor", routed_scaling_factor);
+    cc::require_non_negative("initializer_range", initializer_range);
+    cc::require_non_negative("aux_loss_alpha", aux_loss_alpha);
+    cc::require_non_negative("attention_dropout", attention_dropout);
     if (attention_dropout > 1.0)
-        throw config_error("attention_dropout", "must be in [0, 1], got " + detail::config_number(attention_dropout));
+        throw config_error("attention_dropout", "must be in [0, 1], got " + cc::config_number(attention_dropout));
 
-    detail::validate_rope(*this);
+    cc::validate_rope(*this);
 
     // --- token ids -----------------------------------------------------------------------------
-    if (pad_token_id) detail::require_token_id("pad_token_id", *pad_token_id, vocab_size);
-    if (bos_token_id) detail::require_token_id("bos_token_id", *bos_token_id, vocab_size);
-    for (std::int64_t id : eos_token_id) detail::require_token_id("eos_token_id", id, vocab_size);
+    if (pad_token_id) cc::require_token_id("pad_token_id", *pad_token_id, vocab_size);
+    if (bos_token_id) cc::require_token_id("bos_token_id", *bos_token_id, vocab_size);
+    for (std::int64_t id : eos_token_id) cc::require_token_id("eos_token_id", id, vocab_size);
 
     // --- sequence classification ---------------------------------------------------------------
-    detail::require_size("num_labels", num_labels);
+    cc::require_size("num_labels", num_labels);
     if (!id2label.empty()) {
         if (static_cast<std::int64_t>(id2label.size()) != num_labels)
             throw config_error("id2label", "has " + std::to_string(id2label.size()) + " entries but num_labels is " +
