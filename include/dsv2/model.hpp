@@ -9,6 +9,8 @@
 #include "dsv2/core/dtype.hpp"
 #include "dsv2/core/error.hpp"
 #include "dsv2/core/tensor.hpp"
+#include "dsv2/generation/byte_tokenizer.hpp"
+#include "dsv2/generation/generate.hpp"
 #include "dsv2/io/checkpoint.hpp"
 #include "dsv2/io/config_json.hpp"
 #include "dsv2/io/safetensors.hpp"
