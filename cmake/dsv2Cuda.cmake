@@ -44,7 +44,7 @@ function(dsv2_cuda_target_flags target)
   endif()
   if(CMAKE_CUDA_SIMULATE_ID STREQUAL "GNU" AND CMAKE_CUDA_SIMULATE_VERSION VERSION_LESS 13)
     # GCC bug 105593 (see dsv2Flags.cmake).
-    list(APPEND _host -Wno-maybe-uninitialized -Wno-uninitialized -Wno-array-bounds)
+    list(APPEND _host -Wno-maybe-uninitialized -Wno-uninitialized -Wno-array-bounds -Wno-restrict)
   endif()
   if(DSV2_NATIVE_ARCH)
     list(APPEND _host -march=native)

@@ -18,8 +18,10 @@ function(dsv2_target_flags target)
     list(APPEND _opts -Werror)
   endif()
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    # GCC bug 105593: false positives inside Eigen's AVX-512 code at -O2+, even for system headers.
-    list(APPEND _opts -Wno-maybe-uninitialized -Wno-uninitialized -Wno-array-bounds)
+    # False positives of g++ 12 at -O2+: GCC bug 105593 inside Eigen's AVX-512 code (even for system
+    # headers), and on std::string members of designated-initialised aggregates; GCC bug 105651
+    # (-Wrestrict on std::string's memcpy in libstdc++ 12).
+    list(APPEND _opts -Wno-maybe-uninitialized -Wno-uninitialized -Wno-array-bounds -Wno-restrict)
   endif()
   if(DSV2_NATIVE_ARCH)
     list(APPEND _opts ${DSV2_NATIVE_ARCH_FLAGS})

@@ -308,3 +308,18 @@ TEST_CASE("a corrupt shard reports the safetensors_error of that shard", "[io][c
     REQUIRE_THROWS_WITH(checkpoint::open(dir.path), Contains((dir.path / "b.safetensors").string()) &&
                                                         Contains("shorter than the 8-byte"));
 }
+
+TEST_CASE("symlinked weights (the Hugging Face cache's layout) are followed", "[io][checkpoint]") {
+    temp_dir dir;
+    fixture f({{"x", {2}}, {"y", {3}}});
+    fs::create_directories(dir.path / "blobs");
+    fs::create_directories(dir.path / "snapshot");
+    fs::create_directories(dir.path / "scan");
+    write_safetensors(dir.path / "blobs" / "0123abcd", f.tensors);
+    fs::create_symlink("../blobs/0123abcd", dir.path / "snapshot" / "model.safetensors");
+    fs::create_symlink("../blobs/0123abcd", dir.path / "scan" / "weights.safetensors");
+    const auto ck = checkpoint::open(dir.path / "snapshot");
+    CHECK(ck.names() == std::vector<std::string>{"x", "y"});
+    CHECK(to_float(ck.get("y")) == f.data[1]);
+    CHECK(checkpoint::open(dir.path / "scan").tensor_count() == 2);
+}

@@ -251,13 +251,39 @@ TEST_CASE("parameter_count: invalid configs and overflow are config errors", "[p
     CHECK_THROWS_AS(dsv2::kv_cache_bytes_per_token_expanded(huge, static_cast<std::size_t>(-1)), dsv2::config_error);
 }
 
-TEST_CASE("parameter_count: matches a checkpoint written by transformers", "[presets][parameters]") {
-    // tests/fixtures/lite: a tiny DeepSeek-V2-Lite-shaped model saved by transformers 5 (v5 spelling)
-    const std::filesystem::path dir = std::filesystem::path(DSV2_FIXTURE_DIR) / "lite";
-    const DeepseekV2Config c = dsv2::load_config(dir);
-    const auto ck = dsv2::io::checkpoint::open(dir);
-    std::uint64_t elements = 0;
-    for (const auto& [type, n] : ck.elements_by_dtype()) elements += n;
-    CHECK(static_cast<std::uint64_t>(dsv2::count_parameters(c).total) == elements);
-    CHECK(checkpoint_tensors(c).size() == ck.tensor_count());
+TEST_CASE("parameter_count: matches checkpoints written by transformers", "[presets][parameters]") {
+    // tiny models saved by transformers 5 (v5 spelling): causal LMs with q_lora_rank unset and set,
+    // biases, tied embeddings, fused experts, and sequence classifiers with 1 and 3 labels
+    struct fixture {
+        const char* name;
+        dsv2::model_head head;
+    };
+    const fixture fixtures[] = {
+        {"lite", dsv2::model_head::causal_lm},  {"v2", dsv2::model_head::causal_lm},
+        {"bias", dsv2::model_head::causal_lm},  {"tied", dsv2::model_head::causal_lm},
+        {"fused", dsv2::model_head::causal_lm}, {"cls1", dsv2::model_head::sequence_classification},
+        {"cls3", dsv2::model_head::sequence_classification},
+    };
+    for (const auto& f : fixtures) {
+        INFO(f.name);
+        const std::filesystem::path dir = std::filesystem::path(DSV2_FIXTURE_DIR) / f.name;
+        const DeepseekV2Config c = dsv2::load_config(dir);
+        const auto ck = dsv2::io::checkpoint::open(dir);
+        std::uint64_t elements = 0;
+        for (const auto& [type, n] : ck.elements_by_dtype()) elements += n;
+        CHECK(static_cast<std::uint64_t>(dsv2::count_parameters(c, f.head).total) == elements);
+        if (f.head == dsv2::model_head::causal_lm && std::string(f.name) != "fused")  // fused: 3 tensors per layer
+            CHECK(checkpoint_tensors(c).size() == ck.tensor_count());
+    }
+}
+
+TEST_CASE("parameter_count: the sequence-classification head", "[presets][parameters]") {
+    DeepseekV2Config c = small();
+    c.num_labels = 3;
+    const auto lm = dsv2::count_parameters(c);
+    const auto cls = dsv2::count_parameters(c, dsv2::model_head::sequence_classification);
+    CHECK(cls.total == lm.total - c.vocab_size * c.hidden_size + 3 * c.hidden_size);
+    CHECK(cls.active_per_token == lm.active_per_token - c.vocab_size * c.hidden_size + 3 * c.hidden_size);
+    c.tie_word_embeddings = true;  // nothing to tie without an lm_head
+    CHECK(dsv2::count_parameters(c, dsv2::model_head::sequence_classification) == cls);
 }

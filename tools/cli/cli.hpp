@@ -43,6 +43,8 @@ inline std::string short_count(std::int64_t n) {
 
 // --- subcommands ----------------------------------------------------------------------------------
 int run_info(args_t args);
+int run_forward(args_t args);
+int run_generate(args_t args);
 
 struct command {
     std::string_view name;
@@ -56,6 +58,11 @@ inline constexpr command commands[] = {
      "config summary, parameter counts, KV-cache sizes and checkpoint contents of a model directory or "
      "config.json",
      run_info},
+    {"forward", "MODEL_DIR --ids \"1,2;3,4\" [--mask M] [--positions P] [--head causal-lm|classification] [--hidden-states] --out OUT.safetensors",
+     "run one forward and write logits (and hidden states) to a safetensors file", run_forward},
+    {"generate", "MODEL_DIR (--prompt TEXT | --ids \"1,2,3\") [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] "
+                 "[--min-p P] [--repetition-penalty R] [--seed S] [--cache latent|expanded] [--print-ids]",
+     "stream a continuation (--temperature 0: greedy), then prefill/decode tokens/s", run_generate},
 };
 
 }  // namespace dsv2::cli

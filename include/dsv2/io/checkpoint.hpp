@@ -62,16 +62,17 @@ public:
             return from_index(path, path / "model.safetensors.index.json");
 
         std::vector<fs::path> indexes, singles, others;
-        for (const auto& ent : fs::directory_iterator(path, ec)) {
-            const std::string name = ent.path().filename().string();
-            if (!ent.is_regular_file(ec)) continue;
+        for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+            std::error_code type_ec;
+            if (!it->is_regular_file(type_ec)) continue;  // follows symlinks (the hub cache uses them)
+            const std::string name = it->path().filename().string();
             if (ends_with(name, ".safetensors.index.json"))
-                indexes.push_back(ent.path());
+                indexes.push_back(it->path());
             else if (ends_with(name, ".safetensors"))
-                singles.push_back(ent.path());
+                singles.push_back(it->path());
             else if (ends_with(name, ".bin") || ends_with(name, ".pt") || ends_with(name, ".pth") ||
                      ends_with(name, ".gguf"))
-                others.push_back(ent.path());
+                others.push_back(it->path());
         }
         if (ec) throw checkpoint_error(path.string(), "cannot list the directory: " + ec.message());
         std::sort(indexes.begin(), indexes.end());

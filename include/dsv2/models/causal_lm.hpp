@@ -19,8 +19,8 @@ public:
             throw checkpoint_error("lm_head.weight", "missing, and tie_word_embeddings is false");
     }
 
-    static DeepseekV2ForCausalLM from_pretrained(const std::filesystem::path& dir) {
-        auto [cfg, w] = model_type::load_pretrained(dir, model_head::causal_lm);
+    static DeepseekV2ForCausalLM from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
+        auto [cfg, w] = model_type::load_pretrained(dir, model_head::causal_lm, options);
         return DeepseekV2ForCausalLM(std::move(cfg), std::move(w));
     }
 

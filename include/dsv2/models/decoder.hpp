@@ -37,8 +37,8 @@ public:
         : cfg_(checked(std::move(cfg))), plan_(decoder_plan::from_config(cfg_)), weights_(std::move(weights)) {}
 
     /// config.json + safetensors (single or sharded) from a Hugging Face model directory.
-    static DeepseekV2Model from_pretrained(const std::filesystem::path& dir) {
-        auto [cfg, w] = load_pretrained(dir, model_head::none);
+    static DeepseekV2Model from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
+        auto [cfg, w] = load_pretrained(dir, model_head::none, options);
         return DeepseekV2Model(std::move(cfg), std::move(w));
     }
 
@@ -140,11 +140,11 @@ public:
     }
 
     static std::pair<DeepseekV2Config, std::shared_ptr<const cpu_model_weights>> load_pretrained(
-        const std::filesystem::path& dir, model_head head) {
+        const std::filesystem::path& dir, model_head head, const load_options& options = {}) {
         DeepseekV2Config cfg = checked(load_config(dir));
         const io::checkpoint ckpt = io::checkpoint::open(dir);
         auto w = std::make_shared<cpu_model_weights>(allocate_weights(cfg, head));
-        load_weights(*w, cfg, ckpt);
+        load_weights(*w, cfg, ckpt, options);
         return {std::move(cfg), std::move(w)};
     }
 

@@ -6,6 +6,7 @@
 
 #include "dsv2/config.hpp"
 #include "dsv2/layers/decoder_layer.hpp"
+#include "dsv2/models/model_head.hpp"
 
 namespace dsv2 {
 
@@ -32,8 +33,6 @@ inline cpu_gated_mlp make_gated_mlp(std::int64_t hidden, std::int64_t inter, boo
 }
 }  // namespace detail
 
-/// Which head's weights a model carries besides the decoder.
-enum class model_head { none, causal_lm, sequence_classification };
 
 /// Weights of the right shapes for `cfg` (zeros; norms ones), ready to be filled by a loader.
 inline cpu_model_weights allocate_weights(const DeepseekV2Config& cfg, model_head head) {

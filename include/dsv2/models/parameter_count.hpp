@@ -1,7 +1,8 @@
 // Parameter counts and KV-cache sizes of a DeepseekV2Config, from the shapes alone (no weights).
 //
 // total: every tensor of the checkpoint (the list in the reference's "Checkpoints" section):
-//   embed_tokens V·H, lm_head V·H unless tied, final norm H, and per layer
+//   embed_tokens V·H, the head (causal LM: lm_head V·H unless tied; sequence classification: score
+//   num_labels·H, no bias), final norm H, and per layer
 //     norms          2H
 //     attention      q_proj n_h·d_qk·H                       (q_lora_rank unset)
 //                    or q_a_proj d_cq·H + q_a_layernorm d_cq + q_b_proj n_h·d_qk·d_cq
@@ -16,7 +17,8 @@
 //   - the E − k routed experts a MoE layer does not choose, and
 //   - the input embedding table, which is a row lookup, not compute (with tie_word_embeddings the
 //     table is the lm_head and counts once, as the lm_head).
-//   The router (gate) and the lm_head count in full. This is the convention of DeepSeek's own figures:
+//   The router (gate) and the head (lm_head or score) count in full. This is the convention of
+//   DeepSeek's own figures:
 //   V2-Lite 2,451,435,008 ("2.4B activated"), V2 20,851,512,320 ("21B activated"); counting the
 //   embedding table too would give 2.66B and 21.4B.
 //
@@ -30,8 +32,10 @@
 #include <limits>
 
 #include "dsv2/config.hpp"
+#include "dsv2/models/model_head.hpp"
 
 namespace dsv2 {
+
 
 struct parameter_count {
     std::int64_t total = 0;             ///< every parameter of the checkpoint
@@ -68,9 +72,9 @@ inline checked_int ci(std::size_t v) {
 
 }  // namespace detail
 
-/// Total and active-per-token parameter counts of `cfg` (validated first; config_error if invalid
-/// or if a count overflows 64 bits).
-inline parameter_count count_parameters(const DeepseekV2Config& cfg) {
+/// Total and active-per-token parameter counts of `cfg` with the given head (validated first;
+/// config_error if invalid or if a count overflows 64 bits).
+inline parameter_count count_parameters(const DeepseekV2Config& cfg, model_head head_kind = model_head::causal_lm) {
     using detail::checked_int;
     using detail::ci;
     cfg.validate();
@@ -119,14 +123,22 @@ inline parameter_count count_parameters(const DeepseekV2Config& cfg) {
     }
 
     const checked_int embed = V * H;
-    const checked_int lm_head = cfg.tie_word_embeddings ? checked_int{} : V * H;
     const checked_int backbone = layers * (norms + attention) + dense_total + H;  // + final norm
 
     parameter_count out;
-    out.total = (embed + lm_head + backbone + moe_total).v;
-    // the lookup table is not compute; tied, it is the lm_head and counts as such
-    const checked_int head = cfg.tie_word_embeddings ? embed : lm_head;
-    out.active_per_token = (head + backbone + moe_active).v;
+    if (head_kind == model_head::sequence_classification) {
+        const checked_int score = ci(cfg.num_labels) * H;
+        out.total = (embed + score + backbone + moe_total).v;
+        out.active_per_token = (score + backbone + moe_active).v;
+    } else if (head_kind == model_head::none) {
+        out.total = (embed + backbone + moe_total).v;
+        out.active_per_token = (backbone + moe_active).v;
+    } else {
+        const checked_int lm_head = cfg.tie_word_embeddings ? checked_int{} : V * H;
+        out.total = (embed + lm_head + backbone + moe_total).v;
+        // the lookup table is not compute; tied, it is the lm_head and counts as such
+        out.active_per_token = ((cfg.tie_word_embeddings ? embed : lm_head) + backbone + moe_active).v;
+    }
     return out;
 }
 

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <string>
@@ -64,15 +66,31 @@ inline std::string decoder_prefix(const io::checkpoint& ckpt) {
 
 }  // namespace detail
 
+/// Options of from_pretrained: a progress callback, called after each tensor with the bytes read so
+/// far and the checkpoint's total (for a progress bar while loading a large checkpoint).
+struct load_options {
+    std::function<void(std::uint64_t done_bytes, std::uint64_t total_bytes)> progress{};
+};
+
 /// Fills `w` (allocated for `cfg`) from the checkpoint. Missing tensors and wrong shapes are
 /// checkpoint_errors naming the tensor (and both shapes).
-inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, const io::checkpoint& ckpt) {
+inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, const io::checkpoint& ckpt,
+                         const load_options& options = {}) {
     const std::string prefix = detail::decoder_prefix(ckpt);
+    std::uint64_t total = 0, done = 0;
+    for (const auto& [type, bytes] : ckpt.bytes_by_dtype()) total += bytes;
     visit_parameters(w, cfg, prefix, [&](const std::string& name, float* data, const shape_t& shape, parameter_kind) {
+        const std::int64_t n = tensor<float>::count(shape);
+        auto tick = [&](std::uint64_t bytes) {
+            done += bytes;
+            if (options.progress) options.progress(std::min(done, total), total);
+        };
         std::string wanted = name;
         if (prefix.empty() && name.rfind("model.", 0) == 0) wanted = name.substr(6);
         if (ckpt.contains(wanted)) {
-            io::to_float(ckpt.get(wanted, shape), std::span<float>(data, static_cast<std::size_t>(tensor<float>::count(shape))));
+            const auto view = ckpt.get(wanted, shape);
+            io::to_float(view, std::span<float>(data, static_cast<std::size_t>(n)));
+            tick(view.bytes.size());
             return;
         }
         std::int64_t layer = 0, expert = 0;
@@ -83,12 +101,14 @@ inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, cons
             if (part == "down_proj" && ckpt.contains(fused + "down_proj")) {
                 const auto v = ckpt.get(fused + "down_proj", shape_t{E, H, I});
                 detail::convert_slice(v, expert * H * I, H * I, data);
+                tick(static_cast<std::uint64_t>(H * I) * size_of(v.type));
                 return;
             }
             if ((part == "gate_proj" || part == "up_proj") && ckpt.contains(fused + "gate_up_proj")) {
                 const auto v = ckpt.get(fused + "gate_up_proj", shape_t{E, 2 * I, H});
                 const std::int64_t first = expert * 2 * I * H + (part == "up_proj" ? I * H : 0);
                 detail::convert_slice(v, first, I * H, data);
+                tick(static_cast<std::uint64_t>(I * H) * size_of(v.type));
                 return;
             }
         }

@@ -23,8 +23,8 @@ public:
                                                        std::to_string(config().hidden_size));
     }
 
-    static DeepseekV2ForSequenceClassification from_pretrained(const std::filesystem::path& dir) {
-        auto [cfg, w] = model_type::load_pretrained(dir, model_head::sequence_classification);
+    static DeepseekV2ForSequenceClassification from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
+        auto [cfg, w] = model_type::load_pretrained(dir, model_head::sequence_classification, options);
         return DeepseekV2ForSequenceClassification(std::move(cfg), std::move(w));
     }
 
