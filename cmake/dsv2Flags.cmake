@@ -6,6 +6,14 @@ include_guard(GLOBAL)
 # binaries then only run on CPUs like the build machine's: opt-in, on by the release/bench presets.
 option(DSV2_NATIVE_ARCH "Build dsv2's own targets with -march=native (never applied to consumers)" OFF)
 
+# OpenMP threads dsv2's CPU kernels (backend/cpu/threading.hpp); without it they run serially.
+# Like the arch flags it applies to dsv2's own targets only: a consumer links OpenMP::OpenMP_CXX
+# itself to get threads. ThreadSanitizer builds turn it off (libgomp is not instrumented).
+option(DSV2_OPENMP "Build dsv2's own targets with OpenMP threading" ON)
+if(DSV2_OPENMP)
+  find_package(OpenMP COMPONENTS CXX)
+endif()
+
 # dsv2_target_flags(<target>): warnings, -Werror, sanitizers and arch flags for one of our targets.
 # The compile options apply to C++ sources only, so mixed C++/CUDA targets may use it as well
 # (their CUDA sources get theirs from dsv2_cuda_target_flags() in dsv2Cuda.cmake).
@@ -31,6 +39,9 @@ function(dsv2_target_flags target)
     target_link_options(${target} PRIVATE -fsanitize=${DSV2_SANITIZE})
   endif()
   target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:${_opts}>")
+  if(DSV2_OPENMP AND OpenMP_CXX_FOUND)
+    target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
+  endif()
 endfunction()
 
 # The arch flags themselves. g++ 12 does not know Zen 5: plain -march=native tunes for Zen 3 and

@@ -91,7 +91,7 @@ TEST_CASE("inputs_embeds give the same result as the ids they embed", "[models]"
     const std::int64_t H = lm.config().hidden_size;
     dsv2::tensor<float> embeds({1, 5, H});
     for (std::int64_t s = 0; s < 5; ++s)
-        for (std::int64_t h = 0; h < H; ++h) embeds(0, s, h) = lm.model.weights().embed_tokens(ids(0, s), h);
+        for (std::int64_t h = 0; h < H; ++h) embeds(0, s, h) = lm.model.weights().embed_tokens.at(ids(0, s), h);
     const auto a = lm.forward({.input_ids = &ids}).logits;
     const auto b = lm.forward({.inputs_embeds = &embeds}).logits;
     CHECK(std::equal(a.values().begin(), a.values().end(), b.values().begin()));
@@ -148,9 +148,9 @@ TEST_CASE("random initialisation: seeded, normal(0, initializer_range), norms on
     const auto a = dsv2::DeepseekV2ForCausalLM<>::from_config(cfg, 1);
     const auto b = dsv2::DeepseekV2ForCausalLM<>::from_config(cfg, 1);
     const auto c = dsv2::DeepseekV2ForCausalLM<>::from_config(cfg, 2);
-    const auto& ea = a.model.weights().embed_tokens;
-    CHECK(ea == b.model.weights().embed_tokens);
-    CHECK(ea != c.model.weights().embed_tokens);
+    const auto ea = a.model.weights().embed_tokens.f32();
+    CHECK(ea == b.model.weights().embed_tokens.f32());
+    CHECK(ea != c.model.weights().embed_tokens.f32());
     const double mean = ea.mean();
     const double sd = std::sqrt((ea.array() - mean).square().mean());
     CHECK(std::abs(mean) < 0.005);

@@ -31,10 +31,10 @@ std::vector<float> row_of(const dsv2::cpu::matrix& m, Eigen::Index r) {
     return std::vector<float>(m.row(r).data(), m.row(r).data() + m.cols());
 }
 
-std::vector<float> matvec(const dsv2::cpu::matrix& w, const std::vector<float>& x) {  // w [out, in]
+std::vector<float> matvec(const dsv2::cpu_weight& w, const std::vector<float>& x) {  // w [out, in]
     std::vector<float> y(static_cast<std::size_t>(w.rows()), 0.0f);
     for (Eigen::Index o = 0; o < w.rows(); ++o)
-        for (Eigen::Index i = 0; i < w.cols(); ++i) y[static_cast<std::size_t>(o)] += w(o, i) * x[static_cast<std::size_t>(i)];
+        for (Eigen::Index i = 0; i < w.cols(); ++i) y[static_cast<std::size_t>(o)] += w.at(o, i) * x[static_cast<std::size_t>(i)];
     return y;
 }
 
@@ -116,7 +116,7 @@ TEST_CASE("MLA expanded equals a scalar reference (causal + padding mask, positi
                             for (std::int64_t d = 0; d < dv; ++d)
                                 attn(b * S + i, hd * dv + d) += static_cast<float>(p[static_cast<std::size_t>(j)] / sum * V[b * S + j][static_cast<std::size_t>(hd * dv + d)]);
                 }
-        dsv2::cpu::matrix ref = attn * w.o_proj.weight.transpose();
+        dsv2::cpu::matrix ref = attn * w.o_proj.weight.f32().transpose();
         // pad queries (row 1, slots 0-1) are unconstrained: compare real positions only
         for (std::int64_t t : {5, 6}) { ref.row(t).setZero(); }
         dsv2::cpu::matrix got = out;

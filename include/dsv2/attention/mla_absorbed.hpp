@@ -40,7 +40,7 @@ inline void mla_attend_absorbed(cpu, const cpu_mla_weights& w, const mla_dims& d
     cpu::matrix latent_out(nh * S, dm.d_c);
     for (std::int64_t b = 0; b < ab.batch; ++b) {
         for (std::int64_t hd = 0; hd < nh; ++hd) {
-            const auto w_uk = w.kv_b_proj.weight.middleRows(hd * dm.d_kv(), dm.d_nope);  // [d_nope, d_c]
+            const auto w_uk = w.kv_b_proj.weight.f32().middleRows(hd * dm.d_kv(), dm.d_nope);  // [d_nope, d_c]
             qcat.block(hd * S, 0, S, dm.d_rope) = q.block(b * S, hd * dm.d_qk() + dm.d_nope, S, dm.d_rope);
             qcat.block(hd * S, dm.d_rope, S, dm.d_c).noalias() = q.block(b * S, hd * dm.d_qk(), S, dm.d_nope) * w_uk;
         }
@@ -50,7 +50,7 @@ inline void mla_attend_absorbed(cpu, const cpu_mla_weights& w, const mla_dims& d
         for (std::int64_t hd = 0; hd < nh; ++hd) masked_softmax_rows(cpu{}, scores.middleRows(hd * S, S), ab, b);
         latent_out.noalias() = scores * rows.rightCols(dm.d_c);  // [n_h·S, d_c]
         for (std::int64_t hd = 0; hd < nh; ++hd) {
-            const auto w_uv = w.kv_b_proj.weight.middleRows(hd * dm.d_kv() + dm.d_nope, dm.d_v);  // [d_v, d_c]
+            const auto w_uv = w.kv_b_proj.weight.f32().middleRows(hd * dm.d_kv() + dm.d_nope, dm.d_v);  // [d_v, d_c]
             out.block(b * S, hd * dm.d_v, S, dm.d_v).noalias() = latent_out.middleRows(hd * S, S) * w_uv.transpose();
             if (probs) {
                 float* dst = probs->data() + ((b * nh + hd) * S) * T;
@@ -86,7 +86,7 @@ inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, 
         std::vector<cpu::matrix> keys(static_cast<std::size_t>(ab.batch)), values(keys.size());
         for (std::int64_t b = 0; b < ab.batch; ++b) {
             const auto rows = cache->latents.rows(b);
-            mla_projections ctx;
+            mla_projections ctx;  // kv_b_proj is kept in fp32 (see models/pretrained.hpp)
             ctx.k_pe = rows.leftCols(dm.d_rope);
             ctx.c_n = rows.rightCols(dm.d_c);
             mla_expand_kv(tag, w, dm, ctx, keys[static_cast<std::size_t>(b)], values[static_cast<std::size_t>(b)]);

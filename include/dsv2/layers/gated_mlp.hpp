@@ -15,9 +15,7 @@ struct cpu_gated_mlp {
 };
 
 /// y [T, H] = down( act(x·gateᵀ) ⊙ x·upᵀ ).
-template <class In>
-void gated_mlp_forward(cpu tag, const cpu_gated_mlp& w, activation act, const Eigen::MatrixBase<In>& x,
-                       cpu::matrix& y) {
+inline void gated_mlp_forward(cpu tag, const cpu_gated_mlp& w, activation act, const cpu::matrix& x, cpu::matrix& y) {
     cpu::matrix g = linear(tag, x, w.gate_proj);  // [T, I]
     const cpu::matrix u = linear(tag, x, w.up_proj);  // [T, I]
     gate_activation_inplace(tag, act, g, u);

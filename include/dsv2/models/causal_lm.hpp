@@ -49,8 +49,8 @@ public:
         cpu::matrix hk(B * K, H);  // [B·K, H] the hidden states the head runs on
         for (std::int64_t b = 0; b < B; ++b)
             for (std::int64_t k = 0; k < K; ++k) hk.row(b * K + k) = r.hidden.row(b * S + kept[static_cast<std::size_t>(k)]);
-        cpu::matrix logits(B * K, V);
-        logits.noalias() = hk * model.weights().output_embeddings().transpose();  // [B·K, V]
+        cpu::matrix logits;
+        matmul_nt(cpu{}, hk, model.weights().output_embeddings(), logits);  // [B·K, V]
 
         causal_lm_output out;
         out.logits = model_type::to_tensor(logits, {B, K, V});

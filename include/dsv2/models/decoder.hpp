@@ -95,7 +95,7 @@ public:
 
         cpu::matrix x(B * S, H);  // [B·S, H]
         if (args.input_ids) {
-            for (std::int64_t t = 0; t < B * S; ++t) x.row(t) = weights_->embed_tokens.row(args.input_ids->data()[t]);
+            for (std::int64_t t = 0; t < B * S; ++t) weights_->embed_tokens.row_to_f32(args.input_ids->data()[t], x.row(t).data());
         } else {
             x = cpu::const_matrix_map(args.inputs_embeds->data(), B * S, H);
         }
@@ -142,9 +142,9 @@ public:
     static std::pair<DeepseekV2Config, std::shared_ptr<const cpu_model_weights>> load_pretrained(
         const std::filesystem::path& dir, model_head head, const load_options& options = {}) {
         DeepseekV2Config cfg = checked(load_config(dir));
-        const io::checkpoint ckpt = io::checkpoint::open(dir);
+        auto ckpt = std::make_shared<const io::checkpoint>(io::checkpoint::open(dir));
         auto w = std::make_shared<cpu_model_weights>(allocate_weights(cfg, head));
-        load_weights(*w, cfg, ckpt, options);
+        load_weights(*w, cfg, std::move(ckpt), options);
         return {std::move(cfg), std::move(w)};
     }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "dsv2/config.hpp"
@@ -11,20 +12,23 @@
 namespace dsv2 {
 
 struct cpu_model_weights {
-    cpu::matrix embed_tokens;  // [vocab, H]
+    cpu_weight embed_tokens;  // [vocab, H]
     std::vector<cpu_decoder_layer_weights> layers;
     cpu::vector norm;                  // [H]
-    std::optional<cpu::matrix> lm_head;  // [vocab, H]; absent when tied or for other heads
-    std::optional<cpu::matrix> score;    // [num_labels, H] (sequence classification)
+    std::optional<cpu_weight> lm_head;  // [vocab, H]; absent when tied or for other heads
+    std::optional<cpu_weight> score;    // [num_labels, H] (sequence classification)
 
     /// lm_head, or the embeddings when they are tied.
-    const cpu::matrix& output_embeddings() const noexcept { return lm_head ? *lm_head : embed_tokens; }
+    const cpu_weight& output_embeddings() const noexcept { return lm_head ? *lm_head : embed_tokens; }
+
+    /// Bytes of all matrices as stored (fp32 or bf16).
+    std::size_t matrix_bytes() const;
 };
 
 namespace detail {
 inline cpu_linear make_linear(std::int64_t out, std::int64_t in, bool bias) {
     cpu_linear l;
-    l.weight = cpu::matrix::Zero(out, in);
+    l.weight = cpu_weight::shape_only(out, in);
     if (bias) l.bias = cpu::vector::Zero(out);
     return l;
 }
@@ -34,13 +38,15 @@ inline cpu_gated_mlp make_gated_mlp(std::int64_t hidden, std::int64_t inter, boo
 }  // namespace detail
 
 
-/// Weights of the right shapes for `cfg` (zeros; norms ones), ready to be filled by a loader.
+/// Weights of the right shapes for `cfg`, ready to be filled by a loader or an initialiser: matrices
+/// have a shape but no storage yet (a loader may map them from the checkpoint), norms are ones,
+/// biases zeros.
 inline cpu_model_weights allocate_weights(const DeepseekV2Config& cfg, model_head head) {
     using detail::make_gated_mlp;
     using detail::make_linear;
     const std::int64_t H = cfg.hidden_size, nh = cfg.num_attention_heads;
     cpu_model_weights w;
-    w.embed_tokens = cpu::matrix::Zero(cfg.vocab_size, H);
+    w.embed_tokens = cpu_weight::shape_only(cfg.vocab_size, H);
     w.norm = cpu::vector::Ones(H);
     w.layers.resize(static_cast<std::size_t>(cfg.num_hidden_layers));
     for (std::int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
@@ -61,7 +67,7 @@ inline cpu_model_weights allocate_weights(const DeepseekV2Config& cfg, model_hea
         a.o_proj = make_linear(H, nh * cfg.v_head_dim, cfg.attention_bias);
         if (cfg.is_moe_layer(i)) {
             cpu_moe_weights m;
-            m.gate = cpu::matrix::Zero(cfg.n_routed_experts, H);
+            m.gate = cpu_weight::shape_only(cfg.n_routed_experts, H);
             m.experts.reserve(static_cast<std::size_t>(cfg.n_routed_experts));
             for (std::int64_t e = 0; e < cfg.n_routed_experts; ++e)
                 m.experts.push_back(make_gated_mlp(H, cfg.moe_intermediate_size, false));
@@ -72,8 +78,8 @@ inline cpu_model_weights allocate_weights(const DeepseekV2Config& cfg, model_hea
             L.mlp = make_gated_mlp(H, cfg.intermediate_size, cfg.mlp_bias);
         }
     }
-    if (head == model_head::causal_lm && !cfg.tie_word_embeddings) w.lm_head = cpu::matrix::Zero(cfg.vocab_size, H);
-    if (head == model_head::sequence_classification) w.score = cpu::matrix::Zero(cfg.num_labels, H);
+    if (head == model_head::causal_lm && !cfg.tie_word_embeddings) w.lm_head = cpu_weight::shape_only(cfg.vocab_size, H);
+    if (head == model_head::sequence_classification) w.score = cpu_weight::shape_only(cfg.num_labels, H);
     return w;
 }
 
@@ -81,16 +87,13 @@ inline cpu_model_weights allocate_weights(const DeepseekV2Config& cfg, model_hea
 /// normal(0, initializer_range), norm weights are 1, biases 0.
 enum class parameter_kind { weight, norm, bias };
 
-/// Calls f(name, data, shape, kind) for every parameter under its checkpoint name (transformers'
-/// names, routed experts one by one). `prefix` is "model." for models with a head.
+/// Calls f(name, parameter, kind) for every parameter under its checkpoint name (transformers'
+/// names, routed experts one by one); `parameter` is a cpu_weight (matrices) or a cpu::vector
+/// (norms, biases), const when `w` is. `prefix` is "model." for models with a head.
 template <class Weights, class F>
 void visit_parameters(Weights& w, const DeepseekV2Config& cfg, const std::string& prefix, F&& f) {
-    auto mat = [&](const std::string& name, auto& m, parameter_kind k) {
-        f(name, m.data(), shape_t{static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols())}, k);
-    };
-    auto vec = [&](const std::string& name, auto& v, parameter_kind k) {
-        f(name, v.data(), shape_t{static_cast<std::int64_t>(v.size())}, k);
-    };
+    auto mat = [&](const std::string& name, auto& m, parameter_kind k) { f(name, m, k); };
+    auto vec = [&](const std::string& name, auto& v, parameter_kind k) { f(name, v, k); };
     auto lin = [&](const std::string& name, auto& l) {
         mat(name + ".weight", l.weight, parameter_kind::weight);
         if (l.has_bias()) vec(name + ".bias", l.bias, parameter_kind::bias);
@@ -130,6 +133,14 @@ void visit_parameters(Weights& w, const DeepseekV2Config& cfg, const std::string
     if (w.lm_head) mat("lm_head.weight", *w.lm_head, parameter_kind::weight);
     if (w.score) mat("score.weight", *w.score, parameter_kind::weight);
     (void)cfg;
+}
+
+inline std::size_t cpu_model_weights::matrix_bytes() const {
+    std::size_t n = 0;
+    visit_parameters(*this, DeepseekV2Config{}, "model.", [&](const std::string&, const auto& p, parameter_kind) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(p)>, cpu_weight>) n += p.bytes();
+    });
+    return n;
 }
 
 }  // namespace dsv2

@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
 #include <fstream>
 #include <random>
 #include <string>
@@ -46,13 +49,13 @@ inline bool parse_expert_name(const std::string& name, const std::string& prefix
     return true;
 }
 
-/// `count` elements of `view` starting at element `first`, converted to fp32.
-inline void convert_slice(const io::tensor_view& view, std::int64_t first, std::int64_t count, float* out) {
+/// The elements [first, first + count) of `view` as a view of their own.
+inline io::tensor_view slice_view(const io::tensor_view& view, std::int64_t first, std::int64_t count) {
     io::tensor_view slice = view;
     const auto elem = static_cast<std::int64_t>(size_of(view.type));
     slice.bytes = view.bytes.subspan(static_cast<std::size_t>(first * elem), static_cast<std::size_t>(count * elem));
     slice.shape = {count};
-    io::to_float(slice, std::span<float>(out, static_cast<std::size_t>(count)));
+    return slice;
 }
 
 /// The prefix under which the decoder's tensors are stored: "model." for checkpoints of models with
@@ -66,65 +69,116 @@ inline std::string decoder_prefix(const io::checkpoint& ckpt) {
 
 }  // namespace detail
 
-/// Options of from_pretrained: a progress callback, called after each tensor with the bytes read so
-/// far and the checkpoint's total (for a progress bar while loading a large checkpoint).
+/// Options of from_pretrained.
 struct load_options {
+    /// Storage of the weight matrices: absent keeps the checkpoint's dtype (bf16 stays bf16, mapped
+    /// from the file without a copy; f16 becomes f32); f32 or bf16 converts. Norms, biases and
+    /// kv_b_proj (read per head by absorbed attention) are always fp32.
+    std::optional<dtype> weight_dtype{};
+    /// Called after each tensor with the bytes read so far and the checkpoint's total (for a
+    /// progress bar while loading a large checkpoint).
     std::function<void(std::uint64_t done_bytes, std::uint64_t total_bytes)> progress{};
 };
 
-/// Fills `w` (allocated for `cfg`) from the checkpoint. Missing tensors and wrong shapes are
-/// checkpoint_errors naming the tensor (and both shapes).
-inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, const io::checkpoint& ckpt,
+namespace detail {
+
+/// A matrix parameter from checkpoint data: a view of the mapped file when the stored dtype is the
+/// one wanted (and aligned), otherwise an owned conversion.
+inline cpu_weight weight_from(const io::tensor_view& v, std::int64_t rows, std::int64_t cols, dtype wanted,
+                              const std::shared_ptr<const void>& owner) {
+    const auto address = reinterpret_cast<std::uintptr_t>(v.bytes.data());
+    if (wanted == dtype::bf16 && v.type == dtype::bf16 && address % 2 == 0)
+        return cpu_weight::bf16_view(rows, cols, v.bytes.data(), owner);
+    if (wanted == dtype::f32 && v.type == dtype::f32 && address % alignof(float) == 0)
+        return cpu_weight::f32_view(rows, cols, v.bytes.data(), owner);
+    if (wanted == dtype::bf16) {
+        std::vector<float> f = io::to_float(v);
+        std::vector<std::uint16_t> bits(f.size());
+        for (std::size_t i = 0; i < f.size(); ++i) bits[i] = float_to_bf16(f[i]);
+        return cpu_weight::bf16_owned(rows, cols, std::move(bits));
+    }
+    cpu_weight w = cpu_weight::zeros(rows, cols);
+    io::to_float(v, std::span<float>(w.mutable_f32(), static_cast<std::size_t>(rows * cols)));
+    return w;
+}
+
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace detail
+
+/// Fills `w` (allocated for `cfg`) from the checkpoint, which `ckpt` keeps mapped for as long as a
+/// weight views it. Missing tensors and wrong shapes are checkpoint_errors naming the tensor (and
+/// both shapes).
+inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std::shared_ptr<const io::checkpoint> ckpt,
                          const load_options& options = {}) {
-    const std::string prefix = detail::decoder_prefix(ckpt);
+    const std::string prefix = detail::decoder_prefix(*ckpt);
+    const std::shared_ptr<const void> owner = ckpt;
     std::uint64_t total = 0, done = 0;
-    for (const auto& [type, bytes] : ckpt.bytes_by_dtype()) total += bytes;
-    visit_parameters(w, cfg, prefix, [&](const std::string& name, float* data, const shape_t& shape, parameter_kind) {
-        const std::int64_t n = tensor<float>::count(shape);
-        auto tick = [&](std::uint64_t bytes) {
-            done += bytes;
-            if (options.progress) options.progress(std::min(done, total), total);
-        };
+    for (const auto& [type, bytes] : ckpt->bytes_by_dtype()) total += bytes;
+    auto tick = [&](std::uint64_t bytes) {
+        done += bytes;
+        if (options.progress) options.progress(std::min(done, total), total);
+    };
+    visit_parameters(w, cfg, prefix, [&](const std::string& name, auto& param, parameter_kind) {
+        using param_type = std::remove_cvref_t<decltype(param)>;
         std::string wanted = name;
         if (prefix.empty() && name.rfind("model.", 0) == 0) wanted = name.substr(6);
-        if (ckpt.contains(wanted)) {
-            const auto view = ckpt.get(wanted, shape);
-            io::to_float(view, std::span<float>(data, static_cast<std::size_t>(n)));
+        if constexpr (std::is_same_v<param_type, cpu::vector>) {
+            const auto view = ckpt->get(wanted, shape_t{static_cast<std::int64_t>(param.size())});
+            io::to_float(view, std::span<float>(param.data(), static_cast<std::size_t>(param.size())));
             tick(view.bytes.size());
-            return;
-        }
-        std::int64_t layer = 0, expert = 0;
-        std::string part;
-        if (detail::parse_expert_name(name, "model.", layer, expert, part)) {
-            const std::string fused = prefix + "layers." + std::to_string(layer) + ".mlp.experts.";
-            const std::int64_t E = cfg.n_routed_experts, I = cfg.moe_intermediate_size, H = cfg.hidden_size;
-            if (part == "down_proj" && ckpt.contains(fused + "down_proj")) {
-                const auto v = ckpt.get(fused + "down_proj", shape_t{E, H, I});
-                detail::convert_slice(v, expert * H * I, H * I, data);
-                tick(static_cast<std::uint64_t>(H * I) * size_of(v.type));
+        } else {
+            const std::int64_t rows = param.rows(), cols = param.cols();
+            auto storage_for = [&](dtype stored) {
+                if (detail::ends_with(name, "kv_b_proj.weight")) return dtype::f32;
+                if (options.weight_dtype) return *options.weight_dtype;
+                return stored == dtype::bf16 ? dtype::bf16 : dtype::f32;
+            };
+            if (ckpt->contains(wanted)) {
+                const auto view = ckpt->get(wanted, shape_t{rows, cols});
+                param = detail::weight_from(view, rows, cols, storage_for(view.type), owner);
+                tick(view.bytes.size());
                 return;
             }
-            if ((part == "gate_proj" || part == "up_proj") && ckpt.contains(fused + "gate_up_proj")) {
-                const auto v = ckpt.get(fused + "gate_up_proj", shape_t{E, 2 * I, H});
-                const std::int64_t first = expert * 2 * I * H + (part == "up_proj" ? I * H : 0);
-                detail::convert_slice(v, first, I * H, data);
-                tick(static_cast<std::uint64_t>(I * H) * size_of(v.type));
-                return;
+            std::int64_t layer = 0, expert = 0;
+            std::string part;
+            if (detail::parse_expert_name(name, "model.", layer, expert, part)) {
+                const std::string fused = prefix + "layers." + std::to_string(layer) + ".mlp.experts.";
+                const std::int64_t E = cfg.n_routed_experts, I = cfg.moe_intermediate_size, H = cfg.hidden_size;
+                if (part == "down_proj" && ckpt->contains(fused + "down_proj")) {
+                    const auto v = detail::slice_view(ckpt->get(fused + "down_proj", shape_t{E, H, I}), expert * H * I, H * I);
+                    param = detail::weight_from(v, rows, cols, storage_for(v.type), owner);
+                    tick(v.bytes.size());
+                    return;
+                }
+                if ((part == "gate_proj" || part == "up_proj") && ckpt->contains(fused + "gate_up_proj")) {
+                    const std::int64_t first = expert * 2 * I * H + (part == "up_proj" ? I * H : 0);
+                    const auto v = detail::slice_view(ckpt->get(fused + "gate_up_proj", shape_t{E, 2 * I, H}), first, I * H);
+                    param = detail::weight_from(v, rows, cols, storage_for(v.type), owner);
+                    tick(v.bytes.size());
+                    return;
+                }
             }
+            ckpt->get(wanted);  // throws checkpoint_error naming the missing tensor
         }
-        ckpt.get(wanted);  // throws checkpoint_error naming the missing tensor
     });
 }
 
 /// Random weights as transformers initialises them: normal(0, initializer_range) for Linear and
-/// embedding weights, ones for norms, zeros for biases. The same seed gives the same weights.
+/// embedding weights, ones for norms, zeros for biases, all in fp32. The same seed gives the same weights.
 inline void init_random_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal(0.0f, static_cast<float>(cfg.initializer_range));
-    visit_parameters(w, cfg, "model.", [&](const std::string&, float* data, const shape_t& shape, parameter_kind kind) {
-        const std::int64_t n = tensor<float>::count(shape);
-        for (std::int64_t i = 0; i < n; ++i)
-            data[i] = kind == parameter_kind::weight ? normal(rng) : (kind == parameter_kind::norm ? 1.0f : 0.0f);
+    visit_parameters(w, cfg, "model.", [&](const std::string&, auto& param, parameter_kind kind) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(param)>, cpu::vector>) {
+            param.setConstant(kind == parameter_kind::norm ? 1.0f : 0.0f);
+        } else {
+            param = cpu_weight::zeros(param.rows(), param.cols());
+            float* data = param.mutable_f32();
+            for (std::int64_t i = 0; i < param.rows() * param.cols(); ++i) data[i] = normal(rng);
+        }
     });
 }
 
@@ -138,14 +192,32 @@ inline void save_weights(const std::filesystem::path& dir, const cpu_model_weigh
     std::filesystem::create_directories(dir);
     std::vector<io::tensor_to_write> entries;
     std::vector<std::vector<std::uint16_t>> bf16_buffers;
-    visit_parameters(w, cfg, "model.", [&](const std::string& name, const float* data, const shape_t& shape, parameter_kind) {
-        const auto n = static_cast<std::size_t>(tensor<float>::count(shape));
+    std::vector<std::vector<float>> f32_buffers;
+    visit_parameters(w, cfg, "model.", [&](const std::string& name, const auto& param, parameter_kind) {
+        using param_type = std::remove_cvref_t<decltype(param)>;
+        shape_t shape;
+        std::vector<float> values;  // the parameter in fp32, unless it can be written as stored
+        if constexpr (std::is_same_v<param_type, cpu::vector>) {
+            shape = {static_cast<std::int64_t>(param.size())};
+            values.assign(param.data(), param.data() + param.size());
+        } else {
+            shape = {param.rows(), param.cols()};
+            const auto n = static_cast<std::size_t>(param.rows() * param.cols());
+            if (param.type() == dtype::bf16 && dt == save_dtype::bf16) {  // as stored: no rounding twice
+                entries.push_back({name, dtype::bf16, shape,
+                                   std::as_bytes(std::span<const std::uint16_t>(param.bf16(), n))});
+                return;
+            }
+            values.resize(n);
+            for (std::int64_t r = 0; r < param.rows(); ++r) param.row_to_f32(r, values.data() + r * param.cols());
+        }
         if (dt == save_dtype::bf16) {
-            auto& buf = bf16_buffers.emplace_back(n);
-            for (std::size_t i = 0; i < n; ++i) buf[i] = float_to_bf16(data[i]);
+            auto& buf = bf16_buffers.emplace_back(values.size());
+            for (std::size_t i = 0; i < values.size(); ++i) buf[i] = float_to_bf16(values[i]);
             entries.push_back({name, dtype::bf16, shape, std::as_bytes(std::span<const std::uint16_t>(buf))});
         } else {
-            entries.push_back({name, dtype::f32, shape, std::as_bytes(std::span<const float>(data, n))});
+            auto& buf = f32_buffers.emplace_back(std::move(values));
+            entries.push_back({name, dtype::f32, shape, std::as_bytes(std::span<const float>(buf))});
         }
     });
     io::write_safetensors(dir / "model.safetensors", entries, {{"format", "pt"}});

@@ -70,8 +70,8 @@ public:
         const auto pos = pooled_positions(args, B, S);
         cpu::matrix pooled(B, H);  // [B, H]
         for (std::int64_t b = 0; b < B; ++b) pooled.row(b) = r.hidden.row(b * S + pos[static_cast<std::size_t>(b)]);
-        cpu::matrix logits(B, N);
-        logits.noalias() = pooled * model.weights().score->transpose();  // [B, num_labels]
+        cpu::matrix logits;
+        matmul_nt(cpu{}, pooled, *model.weights().score, logits);  // [B, num_labels]
 
         sequence_classifier_output out;
         out.logits = model_type::to_tensor(logits, {B, N});

@@ -14,7 +14,7 @@
 namespace dsv2 {
 
 struct cpu_moe_weights {
-    cpu::matrix gate;                           // [E, H] router, no bias
+    cpu_weight gate;                            // [E, H] router, no bias
     std::vector<cpu_gated_mlp> experts;         // E × {gate,up [I, H], down [H, I]}, no biases
     std::optional<cpu_gated_mlp> shared_experts;  // width n_shared·I (biases with mlp_bias)
 };
@@ -26,9 +26,9 @@ struct routing_result {
 };
 
 template <router_policy Router>
-routing_result route(cpu, Router, const cpu::matrix& gate, const routing_params& p, const cpu::matrix& x) {
-    cpu::matrix logits(x.rows(), gate.rows());
-    logits.noalias() = x * gate.transpose();  // [T, E]
+routing_result route(cpu tag, Router, const cpu_weight& gate, const routing_params& p, const cpu::matrix& x) {
+    cpu::matrix logits;
+    matmul_nt(tag, x, gate, logits);  // [T, E]
     routing_result r;
     r.expert.resize(static_cast<std::size_t>(x.rows() * p.top_k));
     r.weight.resize(r.expert.size());

@@ -1,14 +1,14 @@
-// A linear layer on the CPU: y = x · Wᵀ (+ b), one Eigen GEMM per call.
+// A linear layer on the CPU: y = x · Wᵀ (+ b), W in fp32 or bf16 (backend/cpu/matmul.hpp).
 #pragma once
 
-#include "dsv2/backend/cpu/cpu.hpp"
+#include "dsv2/backend/cpu/matmul.hpp"
 
 namespace dsv2 {
 
 /// Weights of one nn.Linear: weight [out, in] and an optional bias [out] (size 0 when absent).
 struct cpu_linear {
-    cpu::matrix weight;  // [out, in]
-    cpu::vector bias;    // [out] or empty
+    cpu_weight weight;  // [out, in]
+    cpu::vector bias;   // [out] or empty
 
     std::int64_t in_features() const noexcept { return weight.cols(); }
     std::int64_t out_features() const noexcept { return weight.rows(); }
@@ -16,15 +16,12 @@ struct cpu_linear {
 };
 
 /// y [T, out] = x [T, in] · weightᵀ (+ bias).
-template <class In>
-void linear(cpu, const Eigen::MatrixBase<In>& x, const cpu_linear& w, cpu::matrix& y) {
-    y.resize(x.rows(), w.weight.rows());
-    y.noalias() = x * w.weight.transpose();
+inline void linear(cpu tag, const cpu::matrix& x, const cpu_linear& w, cpu::matrix& y) {
+    matmul_nt(tag, x, w.weight, y);
     if (w.has_bias()) y.rowwise() += w.bias.transpose();
 }
 
-template <class In>
-cpu::matrix linear(cpu tag, const Eigen::MatrixBase<In>& x, const cpu_linear& w) {
+inline cpu::matrix linear(cpu tag, const cpu::matrix& x, const cpu_linear& w) {
     cpu::matrix y;
     linear(tag, x, w, y);
     return y;
