@@ -60,11 +60,13 @@ inline void mla_attend_absorbed(cpu, const cpu_mla_weights& w, const mla_dims& d
     }
 }
 
-/// h [B·S, H] (normed) -> [B·S, H]. Without a cache: the expanded form. With one: the new latents
-/// are appended, then absorbed attention for few new tokens, expanded attention for many.
-inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, const mla_dims& dm,
-                               const rope_table& rope, const cpu::matrix& h, const attention_batch& ab,
-                               latent_kv_cache::layer_cache* cache, tensor<float>* probs) {
+/// h [B·S, H] (normed) -> [B·S, H] over the latent cache: the new latents are appended, then
+/// absorbed attention when fewer than `expanded_from` tokens are new, expanded attention otherwise.
+/// Without a cache: the expanded form.
+inline cpu::matrix mla_forward_latent(cpu tag, const cpu_mla_weights& w, const mla_dims& dm, const rope_table& rope,
+                                      const cpu::matrix& h, const attention_batch& ab,
+                                      latent_kv_cache::layer_cache* cache, tensor<float>* probs,
+                                      std::int64_t expanded_from) {
     const mla_projections p = mla_project(tag, w, dm, rope, h, ab);
     const std::int64_t S = ab.new_tokens;
     cpu::matrix attn;
@@ -79,7 +81,7 @@ inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, 
     cpu::matrix latents(p.k_pe.rows(), dm.d_rope + dm.d_c);  // [B·S, d_rope + d_c]
     latents << p.k_pe, p.c_n;
     cache->latents.append(latents, S);
-    if (S < mla_absorbed::expanded_from_new_tokens) {
+    if (S < expanded_from) {
         mla_attend_absorbed(tag, w, dm, p.q, *cache, ab, attn, probs);
     } else {
         // expand the row's whole context: K/V of P+S slots from the cached latents
@@ -96,6 +98,13 @@ inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, 
             [&](std::int64_t b) -> const cpu::matrix& { return values[static_cast<std::size_t>(b)]; }, ab, attn, probs);
     }
     return linear(tag, attn, w.o_proj);
+}
+
+/// The policy's overload: the switch point is mla_absorbed::expanded_from_new_tokens.
+inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, const mla_dims& dm,
+                               const rope_table& rope, const cpu::matrix& h, const attention_batch& ab,
+                               latent_kv_cache::layer_cache* cache, tensor<float>* probs) {
+    return mla_forward_latent(tag, w, dm, rope, h, ab, cache, probs, mla_absorbed::expanded_from_new_tokens);
 }
 
 }  // namespace dsv2

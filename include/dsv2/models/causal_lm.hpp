@@ -24,8 +24,8 @@ public:
         return DeepseekV2ForCausalLM(std::move(cfg), std::move(w));
     }
 
-    static DeepseekV2ForCausalLM from_config(DeepseekV2Config cfg, std::uint64_t seed) {
-        auto [c, w] = model_type::random_weights(model_type::checked(std::move(cfg)), model_head::causal_lm, seed);
+    static DeepseekV2ForCausalLM from_config(DeepseekV2Config cfg, std::uint64_t seed, dtype storage = dtype::f32) {
+        auto [c, w] = model_type::random_weights(model_type::checked(std::move(cfg)), model_head::causal_lm, seed, storage);
         return DeepseekV2ForCausalLM(std::move(c), std::move(w));
     }
 

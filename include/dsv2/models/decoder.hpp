@@ -42,9 +42,9 @@ public:
         return DeepseekV2Model(std::move(cfg), std::move(w));
     }
 
-    /// Random weights from `seed` (normal(0, initializer_range), norms 1).
-    static DeepseekV2Model from_config(DeepseekV2Config cfg, std::uint64_t seed) {
-        auto w = random_weights(checked(std::move(cfg)), model_head::none, seed);
+    /// Random weights from `seed` (normal(0, initializer_range), norms 1), matrices stored as `storage`.
+    static DeepseekV2Model from_config(DeepseekV2Config cfg, std::uint64_t seed, dtype storage = dtype::f32) {
+        auto w = random_weights(checked(std::move(cfg)), model_head::none, seed, storage);
         return DeepseekV2Model(std::move(w.first), std::move(w.second));
     }
 
@@ -149,9 +149,9 @@ public:
     }
 
     static std::pair<DeepseekV2Config, std::shared_ptr<const cpu_model_weights>> random_weights(
-        DeepseekV2Config cfg, model_head head, std::uint64_t seed) {
+        DeepseekV2Config cfg, model_head head, std::uint64_t seed, dtype storage = dtype::f32) {
         auto w = std::make_shared<cpu_model_weights>(allocate_weights(cfg, head));
-        init_random_weights(*w, cfg, seed);
+        init_random_weights(*w, cfg, seed, storage);
         return {std::move(cfg), std::move(w)};
     }
 

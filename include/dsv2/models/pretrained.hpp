@@ -167,17 +167,26 @@ inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std:
 }
 
 /// Random weights as transformers initialises them: normal(0, initializer_range) for Linear and
-/// embedding weights, ones for norms, zeros for biases, all in fp32. The same seed gives the same weights.
-inline void init_random_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std::uint64_t seed) {
+/// embedding weights, ones for norms, zeros for biases. Matrices are stored as `storage` (fp32, or
+/// bf16 for benchmarks of real-size models); the same seed gives the same weights.
+inline void init_random_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std::uint64_t seed,
+                                dtype storage = dtype::f32) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal(0.0f, static_cast<float>(cfg.initializer_range));
-    visit_parameters(w, cfg, "model.", [&](const std::string&, auto& param, parameter_kind kind) {
+    visit_parameters(w, cfg, "model.", [&](const std::string& param_name, auto& param, parameter_kind kind) {
         if constexpr (std::is_same_v<std::remove_cvref_t<decltype(param)>, cpu::vector>) {
             param.setConstant(kind == parameter_kind::norm ? 1.0f : 0.0f);
         } else {
-            param = cpu_weight::zeros(param.rows(), param.cols());
-            float* data = param.mutable_f32();
-            for (std::int64_t i = 0; i < param.rows() * param.cols(); ++i) data[i] = normal(rng);
+            const std::int64_t n = param.rows() * param.cols();
+            if (storage == dtype::bf16 && !detail::ends_with(param_name, "kv_b_proj.weight")) {
+                std::vector<std::uint16_t> bits(static_cast<std::size_t>(n));
+                for (auto& b : bits) b = float_to_bf16(normal(rng));
+                param = cpu_weight::bf16_owned(param.rows(), param.cols(), std::move(bits));
+            } else {
+                param = cpu_weight::zeros(param.rows(), param.cols());
+                float* data = param.mutable_f32();
+                for (std::int64_t i = 0; i < n; ++i) data[i] = normal(rng);
+            }
         }
     });
 }

@@ -28,8 +28,8 @@ public:
         return DeepseekV2ForSequenceClassification(std::move(cfg), std::move(w));
     }
 
-    static DeepseekV2ForSequenceClassification from_config(DeepseekV2Config cfg, std::uint64_t seed) {
-        auto [c, w] = model_type::random_weights(model_type::checked(std::move(cfg)), model_head::sequence_classification, seed);
+    static DeepseekV2ForSequenceClassification from_config(DeepseekV2Config cfg, std::uint64_t seed, dtype storage = dtype::f32) {
+        auto [c, w] = model_type::random_weights(model_type::checked(std::move(cfg)), model_head::sequence_classification, seed, storage);
         return DeepseekV2ForSequenceClassification(std::move(c), std::move(w));
     }
 

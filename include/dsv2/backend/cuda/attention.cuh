@@ -91,25 +91,26 @@ __device__ __forceinline__ bool key_visible(const std::int64_t* mask_row, std::i
     return j <= last && (mask_row == nullptr || mask_row[j] != 0);
 }
 
-/// Merges `parts` online-softmax states (m at m[p·stride], l at l[p·stride], acc at
-/// acc[p·stride + d]) into out[d] = Σ acc·e^(m−M) / Σ l·e^(m−M); normalises the probability row
-/// when given. `factors`: shared memory for `parts` floats. Called by the whole block.
-__device__ inline void attention_merge(int parts, const float* m, const float* l, const float* acc, std::int64_t stride,
-                                float* factors, float* out, int dv, float* prow, const std::int64_t* mask_row,
-                                std::int64_t total, std::int64_t last_visible) {
+/// Merges `parts` online-softmax states (m at m[p·ml_stride], l at l[p·ml_stride], acc at
+/// acc[p·acc_stride + d]) into out[d] = Σ acc·e^(m−M) / Σ l·e^(m−M); normalises the probability
+/// row when given. `factors`: shared memory for `parts` floats. Called by the whole block.
+__device__ inline void attention_merge(int parts, const float* m, const float* l, std::int64_t ml_stride,
+                                       const float* acc, std::int64_t acc_stride, float* factors, float* out, int dv,
+                                       float* prow, const std::int64_t* mask_row, std::int64_t total,
+                                       std::int64_t last_visible) {
     float M = -INFINITY;
-    for (int p = 0; p < parts; ++p) M = fmaxf(M, m[p * stride]);
+    for (int p = 0; p < parts; ++p) M = fmaxf(M, m[p * ml_stride]);
     for (int p = static_cast<int>(threadIdx.x); p < parts; p += static_cast<int>(blockDim.x)) {
-        const float mp = m[p * stride];
+        const float mp = m[p * ml_stride];
         factors[p] = (M == -INFINITY || mp == -INFINITY) ? 0.0f : expf(mp - M);
     }
     __syncthreads();
     float L = 0.0f;
-    for (int p = 0; p < parts; ++p) L += l[p * stride] * factors[p];  // one order in every thread
+    for (int p = 0; p < parts; ++p) L += l[p * ml_stride] * factors[p];  // one order in every thread
     const float inv = M == -INFINITY ? 0.0f : 1.0f / L;               // L ≥ 1 when any key is visible
     for (int d = static_cast<int>(threadIdx.x); d < dv; d += static_cast<int>(blockDim.x)) {
         float o = 0.0f;
-        for (int p = 0; p < parts; ++p) o = fmaf(acc[p * stride + d], factors[p], o);
+        for (int p = 0; p < parts; ++p) o = fmaf(acc[p * acc_stride + d], factors[p], o);
         out[d] = o * inv;
     }
     if (prow) {
@@ -176,7 +177,7 @@ __global__ void __launch_bounds__(Warps * warp_size) attention_kernel(attention_
         }
         __syncthreads();  // also makes the raw scores in prow visible to the whole block
         float* out = a.out + token * a.out_token_stride + h * a.out_head_stride;
-        attention_merge(Warps, m_s, l_s, acc_s, 1, factors, out, a.dv, prow, mask_row, total, last);
+        attention_merge(Warps, m_s, l_s, 1, acc_s, a.dv, factors, out, a.dv, prow, mask_row, total, last);
         return;
     }
     // several splits: this warp's state goes to the scratch buffer, attention_merge_kernel merges
@@ -202,7 +203,8 @@ __global__ void attention_merge_kernel(attention_launch L) {
     float* out = a.out + token * a.out_token_stride + h * a.out_head_stride;
     float* prow = a.probs ? a.probs + ((b * a.heads + h) * L.S + i) * total : nullptr;
     const std::int64_t* mask_row = L.key_mask ? L.key_mask + b * total : nullptr;
-    attention_merge(parts, base, base + 1, base + 2, a.dv + 2, factors, out, a.dv, prow, mask_row, total, L.P + i);
+    attention_merge(parts, base, base + 1, a.dv + 2, base + 2, a.dv + 2, factors, out, a.dv, prow, mask_row, total,
+                    L.P + i);
 }
 
 }  // namespace detail::cuda_kernels
