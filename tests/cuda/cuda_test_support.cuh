@@ -125,7 +125,8 @@ comparison compare(std::span<const float> got, std::span<const float> ref, Bound
     return c;
 }
 
-inline comparison compare(const std::vector<float>& got, const std::vector<float>& ref, const std::vector<double>& bound) {
+inline comparison compare_to_bounds(const std::vector<float>& got, const std::vector<float>& ref,
+                                    const std::vector<double>& bound) {
     REQUIRE(bound.size() == ref.size());
     return compare(std::span<const float>(got), std::span<const float>(ref), [&](std::size_t i) { return bound[i]; });
 }

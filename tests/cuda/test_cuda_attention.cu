@@ -84,7 +84,7 @@ TEST_CASE("mla_attend_expanded(cuda) equals the CPU's: masks, cache slots, key s
         const batch_setup bs = make_batch(sc.B, sc.S, sc.P, sc.pad1, sc.pad2);
         const std::int64_t T = bs.T(), dqk = sc.dn + sc.dr, nh = sc.nh, B = sc.B, S = sc.S;
         const float scale = static_cast<float>(1.0 / std::sqrt(double(dqk)) * 1.26);
-        dsv2::mla_dims dm{.hidden = 0, .heads = nh, .d_nope = sc.dn, .d_rope = sc.dr, .d_v = sc.dv, .d_c = 0, .scale = scale};
+        dsv2::mla_dims dm{.hidden = 0, .heads = nh, .d_nope = sc.dn, .d_rope = sc.dr, .d_v = sc.dv, .d_c = 0, .d_cq = std::nullopt, .scale = scale};
 
         const dsv2::cpu::matrix q = random_matrix(B * S, nh * dqk, rng);
         std::vector<dsv2::cpu::matrix> K, V;
@@ -149,7 +149,7 @@ TEST_CASE("mla_attend_expanded(cuda) equals the CPU's: masks, cache slots, key s
             dsv2::mla_attend_expanded(dsv2::cuda{}, ctx.s(), dm, dq.data(), dk.data(), cap * nh * dqk, dv.data(),
                                       cap * nh * sc.dv, cab, dout.data(), dprobs.data(), splits);
             const std::vector<float> got = dsv2::download(ctx.s(), dout);
-            const comparison c = compare(got, std::vector<float>(ref.data(), ref.data() + ref.size()), out_bound);
+            const comparison c = compare_to_bounds(got, std::vector<float>(ref.data(), ref.data() + ref.size()), out_bound);
             INFO(c.report());
             CHECK(c.violations == 0);
             CHECK(c.rel_frobenius <= frobenius_bound(double(dqk + T)));
@@ -186,7 +186,7 @@ TEST_CASE("mla_attend_absorbed(cuda) equals the CPU's over latent rows [k_pe | c
         const batch_setup bs = make_batch(sc.B, sc.S, sc.P, sc.pad1, 0);
         const std::int64_t T = bs.T(), nh = sc.nh, B = sc.B, S = sc.S;
         const float scale = 0.1147213867929261f;  // DeepSeek-V2's yarn-corrected scale
-        dsv2::mla_dims dm{.hidden = 0, .heads = nh, .d_nope = dn, .d_rope = dr, .d_v = dv, .d_c = dc, .scale = scale};
+        dsv2::mla_dims dm{.hidden = 0, .heads = nh, .d_nope = dn, .d_rope = dr, .d_v = dv, .d_c = dc, .d_cq = std::nullopt, .scale = scale};
 
         dsv2::cpu_mla_weights w;
         w.kv_b_proj.weight = random_weight(nh * dkv, dc, rng, 1.0f / std::sqrt(float(dc)), false);
@@ -268,7 +268,7 @@ TEST_CASE("mla_attend_absorbed(cuda) equals the CPU's over latent rows [k_pe | c
             dsv2::mla_attend_absorbed(dsv2::cuda{}, ctx.blas, ctx.s(), dm, dw.data(), dq.data(), dlat.data(), cap * width, cab,
                                       dout.data(), dprobs.data(), splits);
             const std::vector<float> got = dsv2::download(ctx.s(), dout);
-            const comparison c = compare(got, std::vector<float>(ref.data(), ref.data() + ref.size()), out_bound);
+            const comparison c = compare_to_bounds(got, std::vector<float>(ref.data(), ref.data() + ref.size()), out_bound);
             INFO(c.report());
             CHECK(c.violations == 0);
             CHECK(c.rel_frobenius <= frobenius_bound(double(width + T + dc)));

@@ -55,7 +55,7 @@ TEST_CASE("gemm_nt fp32 equals the CPU linear within the fp32 dot-product bound"
         const std::vector<double> sabs = abs_products(x, lin.weight);
         std::vector<double> bound(sabs.size());
         for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = 2.0 * gamma_n(double(sh.in)) * sabs[i];
-        const comparison c = compare(got, vec(ref), bound);
+        const comparison c = compare_to_bounds(got, vec(ref), bound);
         INFO(c.report());
         CHECK(c.violations == 0);
         CHECK(c.rel_frobenius <= frobenius_bound(double(sh.in)));
@@ -114,7 +114,7 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
         const std::vector<double> sabs = abs_products(x, lin.weight);
         std::vector<double> bound(sabs.size());
         for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = (u_bf16 + 2.0 * gamma_n(double(sh.in))) * sabs[i];
-        const comparison c = compare(got, vec(ref), bound);
+        const comparison c = compare_to_bounds(got, vec(ref), bound);
         INFO(c.report());
         CHECK(c.violations == 0);
         CHECK(c.rel_frobenius <= 2.0 * u_bf16);
@@ -128,7 +128,7 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
         const std::vector<float> got_r = dsv2::download(ctx.s(), dy);
         const std::vector<double> sabs_r = abs_products(xr, lin.weight);
         for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = 2.0 * gamma_n(double(sh.in)) * sabs_r[i];
-        const comparison cr = compare(got_r, vec(ref_r), bound);
+        const comparison cr = compare_to_bounds(got_r, vec(ref_r), bound);
         INFO("bf16-exact activations: " << cr.report());
         CHECK(cr.violations == 0);
     }

@@ -196,7 +196,7 @@ TEST_CASE("gated_mlp_forward(cuda) equals the CPU's, with biases", "[cuda][moe]"
     std::mt19937 rng(42);
     const std::int64_t T = 11, H = 128, I = 344;
     for (bool bf16 : {false, true}) {
-        INFO(bf16 ? "bf16" : "fp32");
+        INFO((bf16 ? "bf16" : "fp32"));
         const dsv2::cpu_gated_mlp m = random_mlp(H, I, rng, bf16, true);
         const dsv2::cpu::matrix x = random_matrix(T, H, rng);
         dsv2::cpu::matrix ref;

@@ -52,7 +52,8 @@ int generate_with(const std::filesystem::path& dir, const parsed_options& opts, 
     if (auto prompt = opts.get("--prompt")) {
         if (!bytes) throw usage_error("--prompt needs a byte-level model (this one has vocab_size " + std::to_string(cfg.vocab_size) + "); pass --ids");
         auto v = tok.encode(*prompt);
-        ids = tensor<std::int64_t>({1, static_cast<std::int64_t>(v.size())}, std::move(v));
+        const auto n = static_cast<std::int64_t>(v.size());
+        ids = tensor<std::int64_t>({1, n}, std::move(v));
         std::cout << *prompt;
     } else {
         ids = parse_matrix(*opts.get("--ids"), "--ids");

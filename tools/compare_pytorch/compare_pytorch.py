@@ -739,15 +739,16 @@ def measure(args) -> int:
     if args.json:
         doc = dict(tool="tools/compare_pytorch/compare_pytorch.py", date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                    machine=dict(cpu=cpu_model(), cpus=os.cpu_count(), python=platform.python_version()),
-                   git=git_state(), dsv2=dict(path=args.dsv2, version=version),
+                   repo_git=git_state(),
+                   dsv2=dict(path=args.dsv2, version=version,
+                             built=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(os.path.getmtime(args.dsv2)))
+                             if os.path.exists(args.dsv2) else None),
                    settings=dict(threads=args.threads, prompt_tokens=args.prompt_tokens,
                                  decode_tokens=args.decode_tokens, repeats=args.repeats, context=args.context,
                                  seed=args.seed, hf_experts=args.hf_experts),
                    checkpoint=dict(dir=args.checkpoint, config=BENCH_CONFIG, **bpt),
                    bandwidth=bw, results=rows, context_results=ctx_rows, ratios=ratios, roofline=roof,
                    warnings=warnings)
-        for r in rows + ctx_rows:
-            r.pop("prompt_ids", None)
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1)
         print(f"\nwrote {args.json}")
@@ -761,7 +762,7 @@ def main() -> int:
     ap.add_argument("--checkpoint", default=DEFAULT_CKPT, metavar="DIR",
                     help="bench checkpoint to measure on; built there when missing (default %(default)s)")
     ap.add_argument("--dsv2", default=DEFAULT_DSV2, metavar="PATH", help="dsv2 CLI (default %(default)s)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                     help="torch.set_num_threads and OMP_NUM_THREADS for both engines (default %(default)s)")
     ap.add_argument("--prompt-tokens", type=int, default=512, help="prefill length (default %(default)s)")
     ap.add_argument("--decode-tokens", type=int, default=32,

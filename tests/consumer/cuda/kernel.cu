@@ -1,5 +1,6 @@
 #include "kernel.hpp"
 
+#include <dsv2/backend/cuda/all.cuh>
 #include <dsv2/model.hpp>
 
 #include <cuda_runtime.h>
@@ -22,12 +23,7 @@ void check(cudaError_t err, const char* what) {
 }  // namespace
 
 bool scale_on_device(const dsv2::DeepseekV2Config& cfg, int n, std::string& why) {
-    int devices = 0;
-    const cudaError_t err = cudaGetDeviceCount(&devices);
-    if (err != cudaSuccess || devices == 0) {
-        why = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-        return false;
-    }
+    if (!dsv2::device_available(&why)) return false;
     const auto s = static_cast<float>(cfg.softmax_scale());
     float* d = nullptr;
     check(cudaMalloc(&d, static_cast<size_t>(n) * sizeof(float)), "cudaMalloc");
