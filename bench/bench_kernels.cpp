@@ -32,7 +32,7 @@ void matmul(benchmark::State& state, dsv2::dtype type) {
 }
 
 void rows_sweep(benchmark::internal::Benchmark* b) {
-    for (std::int64_t rows : {1, 2, 4, 8, 9, 16, 32, 64, 512}) b->Args({rows, 1408, 2048});
+    for (std::int64_t rows : {1, 2, 4, 8, 9, 16, 32, 33, 64, 512}) b->Args({rows, 1408, 2048});
     b->Args({1, 102400, 2048});  // the lm_head of a decode step
     b->Args({512, 10944, 2048});  // the dense MLP of a prefill
     b->UseRealTime();

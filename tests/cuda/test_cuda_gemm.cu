@@ -1,12 +1,14 @@
 // cuBLAS products against the CPU backend's linear layer (Eigen / dsv2::matmul_nt).
 //
-// Bounds (see cuda_test_support.cuh):
+// Bounds (see cuda_test_support.cuh). Tensor cores may accumulate fp32 with truncation instead of
+// rounding to nearest (Fasi et al., "Numerical behavior of NVIDIA tensor cores", 2021): up to 2u
+// per step, so the device side gets 2γ_K and the CPU side γ_K:
 //  - fp32 weights: each output is a length-K dot product on both sides, so
-//      |y_gpu − y_cpu| ≤ 2γ_K·Σ_k |x_k·w_k|                        (element-wise, rigorous)
+//      |y_gpu − y_cpu| ≤ 3γ_K·Σ_k |x_k·w_k|                        (element-wise, rigorous)
 //      ‖y_gpu − y_cpu‖ / ‖y_cpu‖ ≤ 32·FLT_EPSILON·√K               (Frobenius, random signs)
 //  - bf16 weights (CPU: fp32 activations × the bf16 values in fp32; GPU: activations rounded to
 //    bf16 first): x̂_k = x_k(1 + δ_k), |δ_k| ≤ 2^-8, so
-//      |y_gpu − y_cpu| ≤ (2^-8 + 2γ_K)·Σ_k |x_k·w_k|               (element-wise, rigorous)
+//      |y_gpu − y_cpu| ≤ (2^-8 + 3γ_K)·Σ_k |x_k·w_k|               (element-wise, rigorous)
 //      ‖y_gpu − y_cpu‖ / ‖y_cpu‖ ≤ 2·2^-8                          (the δ_k are uniform-like with
 //                                                                   rms 2^-8/√3: ≈ 3.5× margin)
 //    and with activations that are already bf16 values the bf16 path must meet the fp32 bound:
@@ -54,7 +56,7 @@ TEST_CASE("gemm_nt fp32 equals the CPU linear within the fp32 dot-product bound"
 
         const std::vector<double> sabs = abs_products(x, lin.weight);
         std::vector<double> bound(sabs.size());
-        for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = 2.0 * gamma_n(double(sh.in)) * sabs[i];
+        for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = 3.0 * gamma_n(double(sh.in)) * sabs[i];
         const comparison c = compare_to_bounds(got, vec(ref), bound);
         INFO(c.report());
         CHECK(c.violations == 0);
@@ -88,7 +90,7 @@ TEST_CASE("gemm_nt accumulates into y (beta = 1) with row strides", "[cuda][gemm
                 continue;
             }
             const double expect = double(y0(t, c)) + prod(t, c);
-            const double b = 2.0 * gamma_n(double(in)) * sabs[static_cast<std::size_t>(t * out + c)] +
+            const double b = 3.0 * gamma_n(double(in)) * sabs[static_cast<std::size_t>(t * out + c)] +
                              2.0 * u32 * (std::abs(double(y0(t, c))) + std::abs(double(prod(t, c))));
             bad += std::abs(g - expect) > b;
         }
@@ -113,7 +115,7 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
 
         const std::vector<double> sabs = abs_products(x, lin.weight);
         std::vector<double> bound(sabs.size());
-        for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = (u_bf16 + 2.0 * gamma_n(double(sh.in))) * sabs[i];
+        for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = (u_bf16 + 3.0 * gamma_n(double(sh.in))) * sabs[i];
         const comparison c = compare_to_bounds(got, vec(ref), bound);
         INFO(c.report());
         CHECK(c.violations == 0);
@@ -127,7 +129,7 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
         dsv2::gemm_nt(dsv2::cuda{}, ctx.blas, ctx.s(), dxr.data(), dw.weight.data(), dy.data(), sh.T, sh.in, sh.out);
         const std::vector<float> got_r = dsv2::download(ctx.s(), dy);
         const std::vector<double> sabs_r = abs_products(xr, lin.weight);
-        for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = 2.0 * gamma_n(double(sh.in)) * sabs_r[i];
+        for (std::size_t i = 0; i < bound.size(); ++i) bound[i] = 3.0 * gamma_n(double(sh.in)) * sabs_r[i];
         const comparison cr = compare_to_bounds(got_r, vec(ref_r), bound);
         INFO("bf16-exact activations: " << cr.report());
         CHECK(cr.violations == 0);
@@ -186,7 +188,7 @@ TEST_CASE("gemm_batched: strided heads, all four transpositions", "[cuda][gemm]"
                 for (std::int64_t m = 0; m < M; ++m)
                     for (std::int64_t n = 0; n < N; ++n) {
                         const double g = C[static_cast<std::size_t>(m * ldc + i * N + n)];
-                        bad += std::abs(g - ref(m, n)) > 2.0 * gamma_n(double(K) + 1) * absref(m, n);
+                        bad += std::abs(g - ref(m, n)) > 3.0 * gamma_n(double(K) + 1) * absref(m, n);
                     }
             }
             CHECK(bad == 0);

@@ -1,5 +1,6 @@
 // Device memory, streams, errors and the element-wise kernels (exact operations: compared bit for
-// bit). Short and cuBLAS-free: scripts/gpu-check runs it under compute-sanitizer memcheck.
+// bit). Short and cuBLAS-free: scripts/gpu-check runs it under compute-sanitizer memcheck
+// (without the [error] case).
 #include "cuda_test_support.cuh"
 
 #include <bit>
@@ -46,11 +47,13 @@ TEST_CASE("device_buffer: stream-ordered allocation, upload, download, zero, mov
     s.synchronize();
 }
 
-TEST_CASE("a failing runtime call throws cuda_error naming the call", "[cuda][memory]") {
+// Tagged [error]: it makes failing API calls on purpose, which compute-sanitizer reports, so
+// scripts/gpu-check runs memcheck with "~[error]".
+TEST_CASE("a failing runtime call throws cuda_error naming the call", "[cuda][memory][error]") {
     dsv2::stream s;
-    float host = 0.0f;
-    try {
-        DSV2_CUDA_CHECK(cudaMemcpyAsync(&host, nullptr, 1024, cudaMemcpyDeviceToHost, s.get()));
+    std::vector<float> host(16), dev_src(16);
+    try {  // an invalid copy direction is refused before anything is copied
+        DSV2_CUDA_CHECK(cudaMemcpyAsync(host.data(), dev_src.data(), 64, static_cast<cudaMemcpyKind>(42), s.get()));
         FAIL("no exception");
     } catch (const dsv2::cuda_error& e) {
         INFO(e.what());

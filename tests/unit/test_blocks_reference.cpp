@@ -169,3 +169,35 @@ TEST_CASE("MoE layer equals a per-token reference (shared + routed, grouped rout
         }
     }
 }
+
+TEST_CASE("MLA absorbed equals expanded over the same latent cache (weight absorption algebra)", "[mla]") {
+    const auto cfg = small_config(true);
+    const auto model = dsv2::DeepseekV2Model<>::from_config(cfg, 13);
+    const auto& w = model.weights().layers[0].self_attn;
+    const auto& plan = model.plan();
+    const std::int64_t B = 2, P = 9, H = cfg.hidden_size;
+    for (std::int64_t S : {1, 3}) {
+        std::mt19937 rng(static_cast<unsigned>(17 + S));
+        std::normal_distribution<float> nd;
+        dsv2::cpu::matrix past_rows(B * P, cfg.qk_rope_head_dim + cfg.kv_lora_rank), h(B * S, H);
+        for (Eigen::Index i = 0; i < past_rows.size(); ++i) past_rows.data()[i] = nd(rng);
+        for (Eigen::Index i = 0; i < h.size(); ++i) h.data()[i] = nd(rng);
+        std::vector<std::int64_t> pos(static_cast<std::size_t>(B * S)), mask(static_cast<std::size_t>(B * (P + S)), 1);
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t s = 0; s < S; ++s) pos[static_cast<std::size_t>(b * S + s)] = P + s + 1000;
+        mask[0] = mask[1] = 0;  // row 0 left-padded by two slots
+        const dsv2::attention_batch ab{B, S, P, pos.data(), mask.data()};
+        dsv2::latent_kv_cache absorbed_cache(cfg, B, &model.weights()), expanded_cache(cfg, B, &model.weights());
+        absorbed_cache.layer(0).latents.append(past_rows, P);
+        expanded_cache.layer(0).latents.append(past_rows, P);
+        dsv2::tensor<float> pa({B, cfg.num_attention_heads, S, P + S}), pe = pa;
+        const auto absorbed = dsv2::mla_forward_latent(dsv2::cpu{}, w, plan.attention, plan.rope, h, ab, &absorbed_cache.layer(0), &pa, S + 1);
+        const auto expanded = dsv2::mla_forward_latent(dsv2::cpu{}, w, plan.attention, plan.rope, h, ab, &expanded_cache.layer(0), &pe, 1);
+        INFO("new tokens " << S);
+        CHECK(max_abs_diff(absorbed, expanded) < 1e-5 * std::max(1.0, double(expanded.cwiseAbs().maxCoeff())));
+        double pmax = 0;
+        for (std::int64_t i = 0; i < pa.numel(); ++i) pmax = std::max(pmax, double(std::abs(pa.data()[i] - pe.data()[i])));
+        CHECK(pmax < 1e-6);
+        CHECK(absorbed_cache.layer(0).latents.length() == P + S);
+    }
+}

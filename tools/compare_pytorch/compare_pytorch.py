@@ -432,9 +432,11 @@ def worker_hf(a: dict) -> dict:
                        decode_tps=[n_dec / dt_d], ids=[first] + toks)
             return res
         ids = torch.tensor([a["prompt_ids"]])
-        cache, tok, _, _ = prefill(ids)                     # warm-up
+        cache, tok, _, dt_cold = prefill(ids)               # warm-up (dsv2's CLI runs have none)
         decode(cache, tok, min(2, n_dec))
         del cache
+        res["prefill_cold_tps"] = ids.shape[1] / dt_cold
+        log(f"    warm-up prefill {res['prefill_cold_tps']:.1f} tok/s")
         p_tps, d_tps, seqs = [], [], []
         for r in range(a["repeats"]):
             cache, tok, first, dt_p = prefill(ids)
@@ -603,7 +605,7 @@ def print_roofline(rows: list[dict], bpt: dict, bw: dict | None) -> dict:
     B = bw["best_GBps"] * 1e9
     t = bw["threads"]
     print(f"read bandwidth (torch fp32 t.sum() over {bw['bytes'] / 1e9:.1f} GB, best of 5, before and after the"
-          f" engines): {bw[f'torch_sum_{t}thread_GBps']:.1f} GB/s on {t} threads"
+          f" engines): {bw[f'torch_sum_{t}thread_GBps']:.1f} GB/s on {t} thread{'s' if t != 1 else ''}"
           + (f", {bw['torch_sum_1thread_GBps']:.1f} GB/s on 1" if t != 1 else "")
           + f"; numpy np.add.reduce (single-threaded) {bw['numpy_reduce_1thread_GBps']:.1f} GB/s;"
           f" using {bw['best_GBps']:.1f} GB/s")
@@ -665,6 +667,10 @@ def measure(args) -> int:
     context = rng.integers(FIRST_ID, LAST_ID, size=args.context).tolist() if args.context else None
     bpt = decode_bytes_per_token(args.checkpoint)
 
+    load_start = os.getloadavg()
+    if load_start[0] > 0.5:
+        log(f"note: 1-min load average {load_start[0]:.1f} before starting: other jobs are running, absolute"
+            " figures will be low and noisy (compare the ratios)")
     bw_runs = []
 
     def bandwidth():
@@ -696,6 +702,7 @@ def measure(args) -> int:
             else:
                 ctx_rows.append(run_dsv2(args, e.split("-")[1], context, 1, f" @ context {len(context)}"))
     bandwidth()   # again at the end: the best of both is the ceiling (the machine may be shared)
+    load_end = os.getloadavg()
     bw = None
     if bw_runs:
         keys = [k for k in bw_runs[0] if k.endswith("GBps")]
@@ -711,8 +718,9 @@ def measure(args) -> int:
 
     ref_ids = ref(rows)
     print(f"\ndsv2 vs transformers on {args.checkpoint} ({bpt['checkpoint_weight_bytes'] / 1e9:.2f} GB BF16)"
-          f" | {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads | prompt {args.prompt_tokens},"
-          f" decode {args.decode_tokens} tokens, median of {args.repeats}")
+          f" | {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} thread{'s' if args.threads != 1 else ''} | prompt {args.prompt_tokens},"
+          f" decode {args.decode_tokens} tokens, median of {args.repeats} | 1-min load average"
+          f" {load_start[0]:.1f} at start, {load_end[0]:.1f} at end")
     print_table("short context", rows, ref_ids)
     if ctx_rows:
         print_table(f"decode at context {args.context} (prefill {args.context} tokens once, then decode"
@@ -738,7 +746,8 @@ def measure(args) -> int:
 
     if args.json:
         doc = dict(tool="tools/compare_pytorch/compare_pytorch.py", date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                   machine=dict(cpu=cpu_model(), cpus=os.cpu_count(), python=platform.python_version()),
+                   machine=dict(cpu=cpu_model(), cpus=os.cpu_count(), python=platform.python_version(),
+                                load_average_start=load_start, load_average_end=load_end),
                    repo_git=git_state(),
                    dsv2=dict(path=args.dsv2, version=version,
                              built=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(os.path.getmtime(args.dsv2)))

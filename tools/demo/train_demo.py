@@ -6,6 +6,8 @@ Hugging Face `transformers` on the CPU, and write it to examples/models/shakespe
     python3 tools/demo/train_demo.py --minutes 10    # shorter run
     python3 tools/demo/train_demo.py --check         # reload the committed checkpoint and verify
                                                      # heldout.json and generate.json
+    python3 tools/demo/train_demo.py --finalize      # recompute heldout.json / generate.json from
+                                                     # the saved checkpoint (appends to the log)
     python3 tools/demo/train_demo.py --bench         # tokens/s of a few training steps, no output
 
 The script runs in the pinned environment of tools/fixtures/ (tools/fixtures/.venv, built from
@@ -39,7 +41,7 @@ OUT_DIR = os.path.join(REPO, "examples", "models", "shakespeare")
 BOS, EOS, PAD = 256, 257, 258
 VOCAB = 259
 HARD_LIMIT_S = 30 * 60          # the whole run (training + final evaluation) must stay under this
-HELDOUT_SLICE_LEN = 255         # bytes; with bos the slice is 256 tokens = the training length
+HELDOUT_SLICE_LEN = 511         # bytes; with bos the slice is 512 tokens = the training length
 PROMPTS = ["ROMEO:\n", "First Citizen:\n", "KING HENRY:\nMy lords,"]
 MAX_NEW_TOKENS = 64
 CHECK_LOSS_RTOL = 1e-6          # --check: recomputed held-out loss vs heldout.json
@@ -95,8 +97,8 @@ MODEL = dict(
 )
 
 TRAIN = dict(
-    seq_len=256,            # tokens per training row: bos + 255 bytes (= original_max_position_embeddings)
-    batch_size=8,
+    seq_len=512,            # tokens per training row: bos + 511 bytes (2 x original_max_position_embeddings)
+    batch_size=4,
     lr=3e-3,
     min_lr_ratio=0.1,
     warmup_steps=100,
@@ -105,7 +107,7 @@ TRAIN = dict(
     grad_clip=1.0,
     aux_loss_alpha=0.01,    # load-balancing loss on the routers (training only)
     eval_every_s=120,       # held-out evaluation cadence (wall clock)
-    eval_windows=64,        # fixed held-out windows for the periodic evaluation
+    eval_windows=32,        # fixed held-out windows for the periodic evaluation
     log_every=10,
     seed=1234,
 )
@@ -322,8 +324,8 @@ def expert_load(router_logits, cfg) -> list[list[float]]:
 # --------------------------------------------------------------------------- logging
 
 class Log:
-    def __init__(self, path: str | None):
-        self.f = open(path, "w") if path else None
+    def __init__(self, path: str | None, mode: str = "w"):
+        self.f = open(path, mode) if path else None
 
     def __call__(self, msg: str = "") -> None:
         print(msg, flush=True)
@@ -583,6 +585,25 @@ def greedy(model, prompt: str):
     return ids, seq, gap, probe.worst, agrees
 
 
+@no_grad
+def split_loss(model, held_b: bytes, bs: int = 32) -> tuple[float, int]:
+    """transformers' LM loss over the WHOLE held-out split: consecutive, non-overlapping rows of
+    HELDOUT_SLICE_LEN bytes (the last one shorter), each with bos first, as in training; the mean
+    over all predicted bytes (token-weighted). Returns (loss, number of predicted bytes)."""
+    n = HELDOUT_SLICE_LEN
+    rows = [encode(held_b[i:i + n]) for i in range(0, len(held_b), n)]
+    total, count = 0.0, 0
+    groups = [[r for r in rows if len(r) == n + 1]] + [[r] for r in rows if len(r) != n + 1]
+    for group in groups:
+        for i in range(0, len(group), bs):
+            x = torch.tensor(group[i:i + bs], dtype=torch.long)
+            out = model(input_ids=x, labels=x, use_cache=False)
+            k = x.shape[0] * (x.shape[1] - 1)
+            total += out.loss.item() * k
+            count += k
+    return total / count, count
+
+
 def pick_slice(model, held_b: bytes, candidates: int = 24) -> tuple[int, float, float]:
     """The fixed held-out slice: of `candidates` evenly spaced slices, the one whose routing
     decisions have the largest smallest log-probability margin (top-2 groups vs the third, top-2
@@ -604,6 +625,7 @@ def finalize(out_dir: str, held_b: bytes, log) -> dict:
     check_transformers_scale_only(model)
     off, loss, margin = pick_slice(model, held_b)
     ids = encode(held_b[off:off + HELDOUT_SLICE_LEN])
+    full, n_pred = split_loss(model, held_b)
     heldout = {
         "description": "transformers' causal-LM loss (labels = input_ids, mean over the shifted targets) of the "
                        "saved bf16 checkpoint upcast to fp32 (eager attention, eager experts), on bytes "
@@ -615,14 +637,24 @@ def finalize(out_dir: str, held_b: bytes, log) -> dict:
         "input_ids": ids,
         "loss": loss,
         "min_router_log_margin": margin,
+        "slice_note": "the slice is the one of 24 evenly spaced candidates with the largest smallest routing "
+                      "margin (min_router_log_margin: log p of the last chosen group/expert minus the next), so "
+                      "that no expert choice is near a tie; its loss is therefore not a representative held-out "
+                      "loss - heldout_split_loss is",
+        "heldout_split_loss": full,
+        "heldout_split_predicted_bytes": n_pred,
+        "heldout_split_note": "same model and loss over the whole held-out split in consecutive rows of "
+                              "slice_length bytes, bos first (token-weighted mean)",
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
     with open(os.path.join(out_dir, "heldout.json"), "w") as f:
         json.dump(heldout, f)
         f.write("\n")
-    log(f"# held-out slice: offset {off}, {HELDOUT_SLICE_LEN} bytes, loss {loss:.6f} nats/byte "
-        f"(saved bf16 weights in fp32), smallest router log-margin {margin:.3g}")
+    log(f"# held-out loss of the saved bf16 weights (in fp32) over the whole held-out split: {full:.6f} nats/byte "
+        f"({n_pred} predicted bytes, rows of {HELDOUT_SLICE_LEN} bytes after bos)")
+    log(f"# heldout.json slice: offset {off}, {HELDOUT_SLICE_LEN} bytes, loss {loss:.6f} nats/byte "
+        f"(saved bf16 weights in fp32), smallest router log-margin {margin:.3g} (picked for its margin)")
     samples = []
     for prompt in PROMPTS:
         ids_p, seq, gap, rmargin, agrees = greedy(model, prompt)
@@ -650,7 +682,7 @@ def finalize(out_dir: str, held_b: bytes, log) -> dict:
     for fn in ("heldout.json", "generate.json"):
         os.chmod(os.path.join(out_dir, fn), 0o644)
     return dict(heldout_slice_loss=round(loss, 6), heldout_slice_offset=off, safetensors_bytes=layout["bytes"],
-                tensors=layout["tensors"])
+                tensors=layout["tensors"], heldout_split_loss=round(full, 6))
 
 
 def check_transformers_scale_only(model) -> None:
@@ -682,6 +714,13 @@ def check(out_dir: str) -> int:
     ok &= good
     print(f"heldout: loss {loss:.8f} vs {h['loss']:.8f} (relative {rel:.2e}, router margin {margin:.3g})"
           + ("" if good else "  FAIL"))
+    if "heldout_split_loss" in h:
+        full, _ = split_loss(model, held_b)
+        rel = abs(full - h["heldout_split_loss"]) / abs(h["heldout_split_loss"])
+        good = rel <= CHECK_LOSS_RTOL
+        ok &= good
+        print(f"heldout split: loss {full:.8f} vs {h['heldout_split_loss']:.8f} (relative {rel:.2e})"
+              + ("" if good else "  FAIL"))
     g = json.load(open(os.path.join(out_dir, "generate.json")))
     for s in g["samples"]:
         ids_p, seq, gap, _, _ = greedy(model, s["prompt"])
@@ -699,6 +738,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=25.0, help="training wall-clock budget (default 25)")
     ap.add_argument("--out", default=OUT_DIR, help="output directory (default examples/models/shakespeare)")
     ap.add_argument("--check", action="store_true", help="verify the checkpoint in --out against its JSON files")
+    ap.add_argument("--finalize", action="store_true",
+                    help="recompute heldout.json and generate.json from the checkpoint in --out (no training); "
+                         "appends to its training_log.txt")
     ap.add_argument("--bench", action="store_true", help="time a few training steps and exit (writes nothing)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: budget only)")
     ap.add_argument("--batch-size", type=int, default=0)
@@ -717,6 +759,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     if args.check:
         return check(args.out)
+    if args.finalize:
+        log = Log(os.path.join(args.out, "training_log.txt"), mode="a")
+        log(f"# --finalize {time.strftime('%Y-%m-%d %H:%M:%S %Z')}: heldout.json and generate.json recomputed "
+            "from the saved checkpoint (no training)")
+        _, held_b = split(load_text())
+        log("# finalize summary: " + json.dumps(finalize(args.out, held_b, log), sort_keys=True))
+        log.close()
+        return 0
     return train(args)
 
 

@@ -24,8 +24,13 @@ namespace dsv2 {
 /// "matmul_rows" sweep, see docs/performance.md).
 inline constexpr std::int64_t gemv_max_rows = 8;
 
-/// Weight rows converted to fp32 per GEMM panel: 64 rows × K 2048 × 4 B = 512 KiB stays in L2.
-inline constexpr std::int64_t gemm_panel_rows = 64;
+/// Passes of the streaming kernel (8 rows each) before the panel GEMM takes over: up to 32 rows,
+/// re-streaming W (from cache) beats widening it to fp32 (bench_kernels, matmul/bf16/{9..64}).
+inline constexpr std::int64_t stream_max_passes = 4;
+
+/// fp32 elements of W converted per GEMM panel: 4 Mi floats (16 MiB, within L3), so that x is
+/// packed by Eigen once per panel and not once per few rows.
+inline constexpr std::int64_t gemm_panel_elements = std::int64_t{1} << 22;
 
 namespace detail {
 
@@ -50,9 +55,20 @@ inline float hsum8(__m256 v) noexcept {
 }
 #endif
 inline float to_f32(float v) noexcept { return v; }
+
+/// n bf16 values to fp32 (vectorised: a zero-extend and a shift per 16 values).
+inline void widen_bf16(const std::uint16_t* src, float* dst, std::int64_t n) noexcept {
+    std::int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16(src + i));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8(src + i));
+#endif
+    for (; i < n; ++i) dst[i] = bf16_to_float(src[i]);
+}
 inline float to_f32(std::uint16_t v) noexcept { return bf16_to_float(v); }
 
-/// y[t, n0..n0+R) for R ≤ 4 weight rows starting at w (row stride K) and T ≤ 8 rows of x.
+/// y[t, n0..n0+R) for R weight rows starting at w (row stride K) and T ≤ 8 rows of x.
 template <int R, class W>
 inline void dot_block(const W* w, std::int64_t K, const float* x, std::int64_t T, float* y, std::int64_t N) noexcept {
     std::int64_t k = 0;
@@ -93,44 +109,49 @@ inline void dot_block(const W* w, std::int64_t K, const float* x, std::int64_t T
         for (std::int64_t t = 0; t < T; ++t) y[t * N + r] = acc[r][t];
 }
 
-/// The streaming kernel: T ≤ gemv_max_rows rows of x against every row of W.
-template <class W>
-inline void gemv_rows(const W* w, std::int64_t N, std::int64_t K, const float* x, std::int64_t T, float* y) {
-    const std::int64_t blocks = (N + 3) / 4;
+/// The streaming kernel: T ≤ gemv_max_rows rows of x against every row of W, R rows of W at a
+/// time. Blocks of rows are handed out dynamically: on a shared machine a descheduled thread then
+/// delays the others by one block, not by its whole static share.
+template <int R, class W>
+inline void gemv_blocks(const W* w, std::int64_t N, std::int64_t K, const float* x, std::int64_t T, float* y) {
+    const std::int64_t blocks = (N + R - 1) / R;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (N * K * T >= parallel_min_work)
+#pragma omp parallel for schedule(dynamic, 16) if (N * K * T >= parallel_min_work)
 #endif
     for (std::int64_t bi = 0; bi < blocks; ++bi) {
-        const std::int64_t n = bi * 4;
-        const std::int64_t rows = std::min<std::int64_t>(4, N - n);
-        switch (rows) {
-            case 4: dot_block<4>(w + n * K, K, x, T, y + n, N); break;
-            case 3: dot_block<3>(w + n * K, K, x, T, y + n, N); break;
-            case 2: dot_block<2>(w + n * K, K, x, T, y + n, N); break;
-            default: dot_block<1>(w + n * K, K, x, T, y + n, N); break;
+        const std::int64_t n = bi * R;
+        if (n + R <= N) {
+            dot_block<R>(w + n * K, K, x, T, y + n, N);
+        } else {
+            for (std::int64_t r = n; r < N; ++r) dot_block<1>(w + r * K, K, x, T, y + r, N);
         }
     }
 }
 
-/// Panel GEMM for bf16 weights: each panel of W is widened to fp32 once, then multiplied by Eigen.
+/// R weight rows at a time with R·T ≤ 16 accumulators, so that they stay in registers.
+template <class W>
+inline void gemv_rows(const W* w, std::int64_t N, std::int64_t K, const float* x, std::int64_t T, float* y) {
+    if (T <= 4)
+        gemv_blocks<4>(w, N, K, x, T, y);
+    else
+        gemv_blocks<2>(w, N, K, x, T, y);
+}
+
+/// Panel GEMM for bf16 weights: a panel of W is widened to fp32 (threads splitting its rows), then
+/// multiplied by Eigen's GEMM (threaded by Eigen itself).
 inline void gemm_bf16_panels(const std::uint16_t* w, std::int64_t N, std::int64_t K, const cpu::matrix& x, cpu::matrix& y) {
-    const std::int64_t panels = (N + gemm_panel_rows - 1) / gemm_panel_rows;
+    const std::int64_t panel_rows = std::clamp<std::int64_t>(gemm_panel_elements / std::max<std::int64_t>(K, 1), 64, N);
+    thread_local cpu::matrix panel;  // reused across calls: no allocation once warm
+    for (std::int64_t n0 = 0; n0 < N; n0 += panel_rows) {
+        const std::int64_t rows = std::min(panel_rows, N - n0);
+        if (panel.rows() != rows || panel.cols() != K) panel.resize(rows, K);
+        const std::uint16_t* src = w + n0 * K;
+        float* dst = panel.data();
 #if defined(_OPENMP)
-#pragma omp parallel if (N * K * x.rows() >= parallel_min_work)
+#pragma omp parallel for schedule(static) if (rows * K >= parallel_min_work)
 #endif
-    {
-        cpu::matrix panel;  // [≤ gemm_panel_rows, K] fp32, one per thread
-#if defined(_OPENMP)
-#pragma omp for schedule(static)
-#endif
-        for (std::int64_t p = 0; p < panels; ++p) {
-            const std::int64_t n0 = p * gemm_panel_rows, rows = std::min(gemm_panel_rows, N - n0);
-            panel.resize(rows, K);
-            const std::uint16_t* src = w + n0 * K;
-            float* dst = panel.data();
-            for (std::int64_t i = 0; i < rows * K; ++i) dst[i] = bf16_to_float(src[i]);
-            y.middleCols(n0, rows).noalias() = x * panel.transpose();
-        }
+        for (std::int64_t r = 0; r < rows; ++r) widen_bf16(src + r * K, dst + r * K, K);
+        y.middleCols(n0, rows).noalias() = x * panel.transpose();
     }
 }
 
@@ -141,11 +162,15 @@ inline void matmul_nt(cpu, const cpu::matrix& x, const cpu_weight& w, cpu::matri
     const std::int64_t T = x.rows(), N = w.rows(), K = w.cols();
     y.resize(T, N);
     if (T == 0 || N == 0) return;
-    if (T <= gemv_max_rows) {
-        if (w.type() == dtype::bf16)
-            detail::gemv_rows(w.bf16(), N, K, x.data(), T, y.data());
-        else
-            detail::gemv_rows(w.f32().data(), N, K, x.data(), T, y.data());
+    if (T <= gemv_max_rows * stream_max_passes) {  // decode, and the few tokens of one expert
+        for (std::int64_t t0 = 0; t0 < T; t0 += gemv_max_rows) {
+            const std::int64_t rows = std::min(gemv_max_rows, T - t0);
+            float* out = y.data() + t0 * N;
+            if (w.type() == dtype::bf16)
+                detail::gemv_rows(w.bf16(), N, K, x.data() + t0 * K, rows, out);
+            else
+                detail::gemv_rows(w.f32().data(), N, K, x.data() + t0 * K, rows, out);
+        }
         return;
     }
     if (w.type() == dtype::bf16)
