@@ -14,6 +14,10 @@ inline dsv2::DeepseekV2Config lite_shaped(std::int64_t layers, std::int64_t voca
     auto cfg = dsv2::presets::deepseek_v2_lite();
     cfg.num_hidden_layers = layers;
     cfg.vocab_size = vocab;
+    if (vocab <= *cfg.bos_token_id) {  // a small vocabulary for block benchmarks
+        cfg.bos_token_id = 0;
+        cfg.eos_token_id = {1};
+    }
     return cfg;
 }
 

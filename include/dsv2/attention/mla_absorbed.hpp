@@ -24,9 +24,13 @@ struct mla_absorbed {
     static constexpr const char* name = "mla_absorbed";
     using cache_type = latent_kv_cache;
 
-    /// New tokens per forward from which the expanded form is used (prefill). Tunable; see
-    /// docs/performance.md, "MLA switch point", for the measurement behind the value.
-    static constexpr std::int64_t expanded_from_new_tokens = 16;
+    /// New tokens per forward from which the expanded form is used (prefill). Absorbed attention
+    /// costs n_h·(d_rope + 2·d_c) per query-key pair, expanded n_h·(d_qk + d_v) plus expanding every
+    /// cached latent once, so the crossing depends on S, not on the context: measured on a
+    /// Lite-shaped layer after 512 cached tokens (bench_blocks mla_latent_switch, one thread):
+    /// 128 new tokens 183 ms absorbed vs 190 ms expanded, 256 new tokens 361 vs 314 ms.
+    /// See docs/performance.md, "MLA switch point".
+    static constexpr std::int64_t expanded_from_new_tokens = 192;
 };
 
 /// Absorbed attention of the S new queries of every row over the cached latents [P+S, d_rope + d_c].
