@@ -14,6 +14,8 @@
 #include "dsv2/io/checkpoint.hpp"
 #include "dsv2/io/safetensors.hpp"
 
+#include "support/temp_dir.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -21,27 +23,9 @@ using Catch::Contains;
 using dsv2::dtype;
 using namespace dsv2::io;
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<unsigned> counter{0};
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("dsv2-io-ckpt-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using dsv2_test::temp_dir;
 
-template <class T>
-std::span<const std::byte> bytes_of(const std::vector<T>& v) {
-    return std::as_bytes(std::span<const T>(v));
-}
+using dsv2_test::bytes_of;
 
 void write_text(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 

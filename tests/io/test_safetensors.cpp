@@ -15,6 +15,8 @@
 #include "dsv2/io/mapped_file.hpp"
 #include "dsv2/io/safetensors.hpp"
 
+#include "support/temp_dir.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -22,28 +24,9 @@ using Catch::Contains;
 using dsv2::dtype;
 using namespace dsv2::io;
 
-/// A fresh, uniquely named folder under the system temp dir, removed with its contents at scope end.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<unsigned> counter{0};
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("dsv2-io-st-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using dsv2_test::temp_dir;
 
-template <class T>
-std::span<const std::byte> bytes_of(const std::vector<T>& v) {
-    return std::as_bytes(std::span<const T>(v));
-}
+using dsv2_test::bytes_of;
 
 std::vector<std::byte> read_all(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

@@ -13,6 +13,8 @@
 
 #include "dsv2/io/safetensors.hpp"
 
+#include "support/temp_dir.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -20,22 +22,7 @@ using Catch::Contains;
 using dsv2::dtype;
 using namespace dsv2::io;
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<unsigned> counter{0};
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("dsv2-io-stv-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using dsv2_test::temp_dir;
 
 /// 8-byte little-endian length (`declared`, or the header's real size), the header, `data` bytes.
 std::vector<std::byte> raw_file(std::string_view header, std::size_t data = 0,

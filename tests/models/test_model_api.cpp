@@ -8,17 +8,11 @@
 #include <dsv2/model.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/temp_dir.hpp"
 
 using Catch::Contains;
 
 namespace {
-
-std::filesystem::path temp_dir(const std::string& name) {
-    auto d = std::filesystem::temp_directory_path() / ("dsv2_test_" + name + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(d);
-    std::filesystem::create_directories(d);
-    return d;
-}
 
 /// Copies the lite fixture to `dir` with tensor `drop` removed or `resize` given one extra row.
 void copy_lite(const std::filesystem::path& dir, const std::string& drop, const std::string& resize) {
@@ -103,16 +97,15 @@ TEST_CASE("inputs_embeds give the same result as the ids they embed", "[models]"
 }
 
 TEST_CASE("checkpoint errors name the tensor and both shapes", "[models][errors]") {
-    const auto missing = temp_dir("missing");
+    const dsv2_test::temp_dir missing_dir, resized_dir;
+    const auto& missing = missing_dir.path;
     copy_lite(missing, "model.layers.1.self_attn.kv_b_proj.weight", "");
     CHECK_THROWS_AS(dsv2::DeepseekV2ForCausalLM<>::from_pretrained(missing), dsv2::checkpoint_error);
     CHECK_THROWS_WITH(dsv2::DeepseekV2ForCausalLM<>::from_pretrained(missing), Contains("model.layers.1.self_attn.kv_b_proj.weight"));
-    const auto resized = temp_dir("resized");
+    const auto& resized = resized_dir.path;
     copy_lite(resized, "", "model.layers.2.mlp.experts.3.up_proj.weight");
     CHECK_THROWS_WITH(dsv2::DeepseekV2ForCausalLM<>::from_pretrained(resized),
                       Contains("model.layers.2.mlp.experts.3.up_proj.weight") && Contains("[32, 64]") && Contains("[33, 64]"));
-    std::filesystem::remove_all(missing);
-    std::filesystem::remove_all(resized);
 }
 
 TEST_CASE("classification: pad_token_id and score shape are checked", "[models][errors]") {
@@ -161,7 +154,8 @@ TEST_CASE("random initialisation: seeded, normal(0, initializer_range), norms on
 
 TEST_CASE("save_pretrained then from_pretrained reproduces the model (f32 exactly, bf16 rounded)", "[models][io]") {
     const auto lm = dsv2::DeepseekV2ForCausalLM<>::from_pretrained(dsv2_test::fixture_dir() / "v2");
-    const auto dir = temp_dir("save");
+    const dsv2_test::temp_dir scratch;
+    const auto& dir = scratch.path;
     lm.save_pretrained(dir);
     const auto back = dsv2::DeepseekV2ForCausalLM<>::from_pretrained(dir);
     CHECK(back.config() == [&] { auto c = lm.config(); c.torch_dtype = "float32"; return c; }());
@@ -176,5 +170,4 @@ TEST_CASE("save_pretrained then from_pretrained reproduces the model (f32 exactl
     const auto r = rounded.forward({.input_ids = &ids}).logits;
     const auto e = dsv2_test::compare_masked(r, a, nullptr);
     CHECK(e.rel_frobenius < 0.05);  // bf16 weights: ~2^-8 relative per weight
-    std::filesystem::remove_all(dir);
 }

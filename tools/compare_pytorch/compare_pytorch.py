@@ -98,15 +98,12 @@ FIRST_ID, LAST_ID = 3, 100000       # prompt ids are drawn from [3, 100000): no 
 def ensure_venv() -> None:
     """Re-execute this script inside tools/fixtures/.venv, creating it (pinned requirements) if needed.
 
-    make_fixtures.bootstrap() installs requirements.txt when the venv's stamp differs and then
-    re-executes its module's __file__ with sys.argv[1:]; pointing that __file__ at this script
-    reuses the whole bootstrap (venv, torch CUDA-runtime fallback, stamp) without copying it."""
+    make_fixtures.bootstrap(script) builds or updates the venv and re-executes this script in it."""
     sys.path.insert(0, FIXTURES)
     import make_fixtures  # light: its heavy imports (torch, transformers) happen later, on demand
     if make_fixtures._inside_venv():
         return
-    make_fixtures.__file__ = os.path.abspath(__file__)
-    make_fixtures.bootstrap()   # does not return unless already inside the venv
+    make_fixtures.bootstrap(os.path.abspath(__file__))   # does not return unless already inside the venv
 
 
 def venv_python() -> str:

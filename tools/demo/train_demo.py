@@ -20,20 +20,16 @@ Vocabulary: byte b -> id b (0..255), bos = 256, eos = 257, pad = 258 (vocab_size
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 FIXTURES_TOOLS = os.path.join(REPO, "tools", "fixtures")
-VENV = os.path.join(FIXTURES_TOOLS, ".venv")
-REQUIREMENTS = os.path.join(FIXTURES_TOOLS, "requirements.txt")
 SHARED_DATA = os.path.abspath(os.path.join(REPO, "..", "shared", "data", "tinyshakespeare.txt"))
 DATA = os.path.join(HERE, "data", "tinyshakespeare.txt")
 OUT_DIR = os.path.join(REPO, "examples", "models", "shakespeare")
@@ -115,58 +111,14 @@ TRAIN = dict(
 
 # --------------------------------------------------------------------------- bootstrap
 
-def _inside_venv() -> bool:
-    return os.path.realpath(sys.prefix) == os.path.realpath(VENV)
-
-
-def _run(cmd: list[str]) -> None:
-    print("+ " + " ".join(cmd), flush=True)
-    subprocess.check_call(cmd)
-
-
-def _torch_imports(python: str) -> bool:
-    probe = "import torch; (torch.ones(2) @ torch.ones(2)).item()"
-    return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
-
-
 def bootstrap() -> None:
-    """Run inside tools/fixtures/.venv (the pinned environment shared with the fixture
-    generator). If the venv is missing or was built from another requirements.txt, build it
-    exactly as tools/fixtures/make_fixtures.py does (same file, same stamp)."""
-    if _inside_venv():
+    """Run inside tools/fixtures/.venv, the pinned environment shared with the fixture generator:
+    tools/fixtures/make_fixtures.py builds or updates it and re-executes this script there."""
+    sys.path.insert(0, FIXTURES_TOOLS)
+    import make_fixtures  # light: its heavy imports happen later, on demand
+    if make_fixtures._inside_venv():
         return
-    if sys.version_info < (3, 11):
-        sys.exit("train_demo.py needs Python >= 3.11 (the pinned numpy does)")
-    python = os.path.join(VENV, "bin", "python")
-    if not os.path.exists(python):
-        _run([sys.executable, "-m", "venv", VENV])
-    with open(REQUIREMENTS, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(VENV, ".dsv2-requirements.sha256")
-    current = open(stamp).read().strip() if os.path.exists(stamp) else ""
-    if current != digest:
-        torch_pin, others = None, []
-        with open(REQUIREMENTS) as f:
-            for line in f:
-                line = line.split("#", 1)[0].strip()
-                if not line:
-                    continue
-                if line.lower().startswith("torch=="):
-                    torch_pin = line
-                else:
-                    others.append(line)
-        if torch_pin is None:
-            sys.exit(f"{REQUIREMENTS} has no torch== pin")
-        pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
-        _run(pip + ["--no-deps", torch_pin])
-        _run(pip + others)
-        if not _torch_imports(python):
-            _run(pip + [torch_pin])
-            if not _torch_imports(python):
-                sys.exit("torch does not import in " + VENV)
-        with open(stamp, "w") as f:
-            f.write(digest + "\n")
-    os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
+    make_fixtures.bootstrap(os.path.abspath(__file__))
 
 
 def _heavy_imports() -> None:
