@@ -1,9 +1,9 @@
 // y [T, N] = x [T, K] · Wᵀ for a weight W [N, K] stored in fp32 or bf16, accumulated in fp32.
 //
-// Few rows (decode: T ≤ gemv_max_rows) are memory-bound: a hand-vectorised kernel streams W once,
-// converting bf16 to fp32 in registers, four weight rows at a time, threads splitting the rows of W.
-// Many rows (prefill) are compute-bound: W is converted panel by panel to fp32 and multiplied with
-// Eigen's GEMM, threads splitting the panels.
+// Few rows (decode, and the tokens of one expert: T ≤ gemv_max_rows · stream_max_passes) are
+// memory-bound: a hand-vectorised kernel streams W, converting bf16 to fp32 in registers, a few
+// weight rows at a time, threads splitting the rows of W. Many rows (prefill) are compute-bound: W
+// is widened to fp32 panel by panel and multiplied with Eigen's (threaded) GEMM.
 #pragma once
 
 #include <algorithm>
