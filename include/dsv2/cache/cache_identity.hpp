@@ -12,8 +12,6 @@ namespace dsv2 {
 struct cache_identity {
     const void* model = nullptr;  // the weights the cache was made for
     std::int64_t batch = 0;
-    std::int64_t layers = 0;
-    std::int64_t max_positions = 0;
 
     void check(const void* weights, std::int64_t batch_size) const {
         if (weights != model)

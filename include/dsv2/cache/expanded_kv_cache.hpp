@@ -20,7 +20,7 @@ public:
     };
 
     expanded_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model)
-        : identity_{model, batch, cfg.num_hidden_layers, cfg.max_position_embeddings} {
+        : identity_{model, batch} {
         layers_.reserve(static_cast<std::size_t>(cfg.num_hidden_layers));
         for (std::int64_t i = 0; i < cfg.num_hidden_layers; ++i)
             layers_.push_back({token_rows(batch, cfg.num_attention_heads * cfg.qk_head_dim()),

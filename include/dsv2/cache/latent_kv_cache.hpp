@@ -20,7 +20,7 @@ public:
     };
 
     latent_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model)
-        : identity_{model, batch, cfg.num_hidden_layers, cfg.max_position_embeddings} {
+        : identity_{model, batch} {
         layers_.assign(static_cast<std::size_t>(cfg.num_hidden_layers),
                        layer_cache{token_rows(batch, cfg.qk_rope_head_dim + cfg.kv_lora_rank)});
     }

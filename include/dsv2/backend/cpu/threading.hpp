@@ -4,22 +4,10 @@
 
 #include <cstdint>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace dsv2 {
 
 /// Multiply-adds below which a loop is not worth splitting across threads (≈ 20 µs of work on one
 /// core: the fork/join of an OpenMP region costs a few µs).
 inline constexpr std::int64_t parallel_min_work = std::int64_t{1} << 18;
-
-inline int cpu_threads() noexcept {
-#if defined(_OPENMP)
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 }  // namespace dsv2
