@@ -1,9 +1,10 @@
 // y [T, N] = x [T, K] · Wᵀ for a weight W [N, K] stored in fp32 or bf16, accumulated in fp32.
 //
-// Few rows (decode, and the tokens of one expert: T ≤ gemv_max_rows · stream_max_passes) are
-// memory-bound: a hand-vectorised kernel streams W, converting bf16 to fp32 in registers, a few
-// weight rows at a time, threads splitting the rows of W. Many rows (prefill) are compute-bound: W
-// is widened to fp32 panel by panel and multiplied with Eigen's (threaded) GEMM.
+// bf16 weights on AVX-512: one register-tiled kernel for every T (backend/cpu/gemm_bf16.hpp), which
+// converts W in registers and never copies it. Otherwise: few rows (decode, and the tokens of one
+// expert: T ≤ gemv_max_rows · stream_max_passes) are memory-bound and use a hand-vectorised
+// streaming kernel (bf16 converted in registers, threads splitting the rows of W); many rows use
+// Eigen's GEMM, bf16 W being widened to fp32 panel by panel first.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <immintrin.h>
 #endif
 
+#include "dsv2/backend/cpu/gemm_bf16.hpp"
 #include "dsv2/backend/cpu/threading.hpp"
 #include "dsv2/backend/cpu/weight.hpp"
 
@@ -162,6 +164,12 @@ inline void matmul_nt(cpu, const cpu::matrix& x, const cpu_weight& w, cpu::matri
     const std::int64_t T = x.rows(), N = w.rows(), K = w.cols();
     y.resize(T, N);
     if (T == 0 || N == 0) return;
+#if defined(DSV2_HAVE_GEMM_BF16_AVX512)
+    if (w.type() == dtype::bf16) {
+        gemm_bf16_nt(x.data(), T, K, w.bf16(), N, y.data());
+        return;
+    }
+#endif
     if (T <= gemv_max_rows * stream_max_passes) {  // decode, and the few tokens of one expert
         for (std::int64_t t0 = 0; t0 < T; t0 += gemv_max_rows) {
             const std::int64_t rows = std::min(gemv_max_rows, T - t0);
