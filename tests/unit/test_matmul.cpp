@@ -70,7 +70,7 @@ void check_against_reference(const case_shape& s, dsv2::dtype type) {
 TEST_CASE("matmul_nt equals the exact product within the fp32 summation bound", "[matmul]") {
     const dsv2::dtype type = GENERATE(dsv2::dtype::bf16, dsv2::dtype::f32);
     // rows: decode (1), streaming passes (≤ 32), every token-tile remainder, several tiles;
-    // N: whole and partial 4-row blocks; K: below, at and past 32-column blocks
+    // N: whole and partial row blocks (tile_rows = 5); K: below, at and past 32-column blocks
     for (std::int64_t T : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 24, 33})
         for (std::int64_t N : {1, 3, 4, 5, 9})
             for (std::int64_t K : {1, 7, 31, 32, 33, 70}) check_against_reference({T, N, K}, type);

@@ -38,11 +38,13 @@ namespace dsv2 {
 namespace gemm_bf16 {
 
 #ifndef DSV2_GEMM_BF16_TILE_ROWS
-#define DSV2_GEMM_BF16_TILE_ROWS 4
+#define DSV2_GEMM_BF16_TILE_ROWS 5
 #define DSV2_GEMM_BF16_TILE_TOKENS 5
 #endif
-/// Weight rows per tile: 4 rows × 5 tokens = 20 accumulators, + 2 × 4 weight vectors (raw and
-/// converted) + one x vector + a constant = 30 of the 32 zmm registers.
+/// Weight rows per tile: 5 rows × 5 tokens = 25 accumulators, + 5 converted weight vectors + one
+/// x vector + one constant = all 32 zmm registers. Chosen among 4×5, 4×6, 6×4, 5×5 and 7×3 by the
+/// expert and dense shapes of DeepSeek-V2-Lite (docs/performance.md "Kernels"); the macros exist to
+/// repeat that comparison.
 inline constexpr int tile_rows = DSV2_GEMM_BF16_TILE_ROWS;
 /// Tokens per tile (see tile_rows).
 inline constexpr int tile_tokens = DSV2_GEMM_BF16_TILE_TOKENS;
@@ -80,26 +82,29 @@ inline void pack_x(const float* x, std::int64_t T, std::int64_t K, float* xp) no
 }
 
 /// One 32-column step of a tile: R rows of w (stride K) at column k against TT packed x rows
-/// (stride K32). Register budget: R·TT accumulators + R raw words + R converted rows + one x
-/// vector + the mask constant ≤ 32 zmm (tile_rows, tile_tokens).
+/// (stride K32). Register budget: R·TT accumulators + R converted rows + one x vector + the mask
+/// constant ≤ 32 zmm (tile_rows, tile_tokens).
 template <int R, int TT>
 inline void tile_step(__m512 (&acc)[R][TT], const std::uint16_t* w, std::int64_t K, const float* xp, std::int64_t K32,
                       std::int64_t k, __mmask32 valid, __m512i high_halves) noexcept {
-    __m512i raw[R];
     __m512 wv[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-        raw[r] = _mm512_maskz_loadu_epi16(valid, w + r * K + k);
-        wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(raw[r], 16));  // even columns
-    }
+    for (int r = 0; r < R; ++r)  // even columns
+        wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_maskz_loadu_epi16(valid, w + r * K + k), 16));
 #pragma GCC unroll 16
     for (int t = 0; t < TT; ++t) {
         const __m512 xv = _mm512_loadu_ps(xp + t * K32 + k);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
+    // The odd columns load the same 64 bytes again (from L1): keeping them in registers instead
+    // would cost R registers. The empty asm hides that the address is the same, so that the
+    // compiler does not merge the two loads.
+    const std::uint16_t* again = w;
+    __asm__("" : "+r"(again));
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = _mm512_castsi512_ps(_mm512_and_si512(raw[r], high_halves));  // odd columns
+    for (int r = 0; r < R; ++r)  // odd columns
+        wv[r] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_maskz_loadu_epi16(valid, again + r * K + k), high_halves));
 #pragma GCC unroll 16
     for (int t = 0; t < TT; ++t) {
         const __m512 xv = _mm512_loadu_ps(xp + t * K32 + k + 16);
@@ -111,7 +116,7 @@ inline void tile_step(__m512 (&acc)[R][TT], const std::uint16_t* w, std::int64_t
 /// y[t, r] (row stride N) = Σ_k W[r, k] · x[t, k] for R rows of W and TT tokens.
 template <int R, int TT>
 inline void tile(const std::uint16_t* w, std::int64_t K, const float* xp, std::int64_t K32, float* y,
-                 std::int64_t N) noexcept {
+                 std::int64_t N, const std::uint16_t* prefetch) noexcept {
     const __m512i high_halves = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
     __m512 acc[R][TT];
 #pragma GCC unroll 8
@@ -119,7 +124,12 @@ inline void tile(const std::uint16_t* w, std::int64_t K, const float* xp, std::i
 #pragma GCC unroll 16
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
     const std::int64_t full = K / 32 * 32;
-    for (std::int64_t k = 0; k < full; k += 32) tile_step<R, TT>(acc, w, K, xp, K32, k, ~__mmask32{0}, high_halves);
+    for (std::int64_t k = 0; k < full; k += 32) {
+        if (prefetch)  // the next row block, one cache line per row per step: hides its memory latency
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(prefetch + r * K + k), _MM_HINT_T0);
+        tile_step<R, TT>(acc, w, K, xp, K32, k, ~__mmask32{0}, high_halves);
+    }
     if (full < K)
         tile_step<R, TT>(acc, w, K, xp, K32, full, static_cast<__mmask32>((1u << (K - full)) - 1u), high_halves);
     // fully unrolled, like every loop over acc: a run-time index would keep acc in memory
@@ -132,25 +142,29 @@ inline void tile(const std::uint16_t* w, std::int64_t K, const float* xp, std::i
 /// tile<R, tokens> for a run-time token count 1..tile_tokens (the tail tile of a chunk).
 template <int R, int... Ts>
 inline void tile_for_tokens(std::integer_sequence<int, Ts...>, int tokens, const std::uint16_t* w, std::int64_t K,
-                            const float* xp, std::int64_t K32, float* y, std::int64_t N) noexcept {
-    (void)((tokens == Ts + 1 ? (tile<R, Ts + 1>(w, K, xp, K32, y, N), true) : false) || ...);
+                            const float* xp, std::int64_t K32, float* y, std::int64_t N,
+                            const std::uint16_t* prefetch) noexcept {
+    (void)((tokens == Ts + 1 ? (tile<R, Ts + 1>(w, K, xp, K32, y, N, prefetch), true) : false) || ...);
 }
 
 /// R rows of W against the `tokens` tokens of the packed chunk, tile_tokens at a time: the R rows
-/// (R·K·2 bytes) stay in L1 while the token tiles pass over them.
+/// (R·K·2 bytes) stay in L1 while the token tiles pass over them. The first tile prefetches the R
+/// rows at next_rows (the next block, or nullptr).
 template <int R>
 inline void row_block(const std::uint16_t* w, std::int64_t N, std::int64_t K, const float* xp, std::int64_t K32,
-                      std::int64_t tokens, float* y) noexcept {
+                      std::int64_t tokens, float* y, const std::uint16_t* next_rows) noexcept {
     for (std::int64_t t = 0; t < tokens; t += tile_tokens) {
         const int tt = static_cast<int>(std::min<std::int64_t>(tile_tokens, tokens - t));
-        tile_for_tokens<R>(std::make_integer_sequence<int, tile_tokens>{}, tt, w, K, xp + t * K32, K32, y + t * N, N);
+        tile_for_tokens<R>(std::make_integer_sequence<int, tile_tokens>{}, tt, w, K, xp + t * K32, K32, y + t * N, N,
+                           t == 0 ? next_rows : nullptr);
     }
 }
 
 template <int... Rs>
 inline void row_block_for_rows(std::integer_sequence<int, Rs...>, int rows, const std::uint16_t* w, std::int64_t N,
-                               std::int64_t K, const float* xp, std::int64_t K32, std::int64_t tokens, float* y) noexcept {
-    (void)((rows == Rs + 1 ? (row_block<Rs + 1>(w, N, K, xp, K32, tokens, y), true) : false) || ...);
+                               std::int64_t K, const float* xp, std::int64_t K32, std::int64_t tokens, float* y,
+                               const std::uint16_t* next_rows) noexcept {
+    (void)((rows == Rs + 1 ? (row_block<Rs + 1>(w, N, K, xp, K32, tokens, y, next_rows), true) : false) || ...);
 }
 
 }  // namespace gemm_bf16
@@ -177,7 +191,9 @@ inline void gemm_bf16_nt(const float* x, std::int64_t T, std::int64_t K, const s
         for (std::int64_t b = 0; b < blocks; ++b) {
             const std::int64_t n = b * tile_rows;
             const int rows = static_cast<int>(std::min<std::int64_t>(tile_rows, N - n));
-            row_block_for_rows(std::make_integer_sequence<int, tile_rows>{}, rows, w + n * K, N, K, xp, K32, tokens, yc + n);
+            const std::uint16_t* next = n + 2 * tile_rows <= N ? w + (n + tile_rows) * K : nullptr;
+            row_block_for_rows(std::make_integer_sequence<int, tile_rows>{}, rows, w + n * K, N, K, xp, K32, tokens, yc + n,
+                               next);
         }
     }
 }
