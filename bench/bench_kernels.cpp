@@ -3,6 +3,10 @@
 // roofline fractions in docs/performance.md are taken against.
 #include <numeric>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "bench_common.hpp"
 
 namespace {
@@ -72,8 +76,50 @@ void memory_read(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate);
 }
 
+#if defined(__AVX512F__)
+/// Peak arithmetic of one core: 24 independent accumulator chains of one instruction, so that
+/// throughput, not latency, limits it. `fma`: vfmadd231ps zmm (16 fp32 multiply-adds); `dpbf16`:
+/// vdpbf16ps zmm (32 bf16 products summed into 16 fp32 lanes), where the CPU has AVX512_BF16.
+/// These decide the GEMM design: a bf16 dot-product kernel only pays if dpbf16 runs at the FMA's
+/// instruction rate (see docs/performance.md "Kernels").
+template <class Step>
+void arithmetic_peak(benchmark::State& state, Step step, double flops_per_instruction) {
+    constexpr int chains = 24;
+    __m512 acc[chains];
+    for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_ps(1e-3f * static_cast<float>(i));
+    constexpr std::int64_t rounds = 1 << 16;
+    for (auto _ : state) {
+        for (std::int64_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 24
+            for (int i = 0; i < chains; ++i) acc[i] = step(acc[i]);
+        }
+        benchmark::DoNotOptimize(acc);
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(flops_per_instruction * chains * double(rounds) *
+                                                       double(state.iterations()) / 1e9,
+                                                   benchmark::Counter::kIsRate);
+}
+
+void peak_fma(benchmark::State& state) {
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    arithmetic_peak(state, [&](__m512 c) { return _mm512_fmadd_ps(c, a, b); }, 32.0);
+}
+#if defined(__AVX512BF16__)
+void peak_dpbf16(benchmark::State& state) {
+    const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
+    arithmetic_peak(state, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, b); }, 64.0);
+}
+#endif
+#endif
+
 }  // namespace
 
+#if defined(__AVX512F__)
+BENCHMARK(peak_fma);  // CPU time: what the core does while it runs, whatever the load
+#if defined(__AVX512BF16__)
+BENCHMARK(peak_dpbf16);
+#endif
+#endif
 BENCHMARK_CAPTURE(matmul, f32, dsv2::dtype::f32)->Apply(rows_sweep);
 BENCHMARK_CAPTURE(matmul, bf16, dsv2::dtype::bf16)->Apply(rows_sweep);
 BENCHMARK(sgemm_1024)->UseRealTime();

@@ -32,6 +32,17 @@
 
 #include "dsv2/backend/cpu/threading.hpp"
 
+// Full unrolling of the loops over the accumulator tile (without it g++ keeps the tile in memory).
+// g++ spells it `GCC unroll`; clang and nvcc (whose front end sees this header in .cu files) `unroll`.
+#if defined(__CUDACC__) || defined(__clang__)
+#define DSV2_UNROLL(n) _Pragma("unroll")
+#elif defined(__GNUC__)
+#define DSV2_UNROLL_PRAGMA(text) _Pragma(#text)
+#define DSV2_UNROLL(n) DSV2_UNROLL_PRAGMA(GCC unroll n)
+#else
+#define DSV2_UNROLL(n)
+#endif
+
 namespace dsv2 {
 
 #if defined(DSV2_HAVE_GEMM_BF16_AVX512)
@@ -88,13 +99,13 @@ template <int R, int TT>
 inline void tile_step(__m512 (&acc)[R][TT], const std::uint16_t* w, std::int64_t K, const float* xp, std::int64_t K32,
                       std::int64_t k, __mmask32 valid, __m512i high_halves) noexcept {
     __m512 wv[R];
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
     for (int r = 0; r < R; ++r)  // even columns
         wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_maskz_loadu_epi16(valid, w + r * K + k), 16));
-#pragma GCC unroll 16
+DSV2_UNROLL(16)
     for (int t = 0; t < TT; ++t) {
         const __m512 xv = _mm512_loadu_ps(xp + t * K32 + k);
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
         for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
     // The odd columns load the same 64 bytes again (from L1): keeping them in registers instead
@@ -102,13 +113,13 @@ inline void tile_step(__m512 (&acc)[R][TT], const std::uint16_t* w, std::int64_t
     // compiler does not merge the two loads.
     const std::uint16_t* again = w;
     __asm__("" : "+r"(again));
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
     for (int r = 0; r < R; ++r)  // odd columns
         wv[r] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_maskz_loadu_epi16(valid, again + r * K + k), high_halves));
-#pragma GCC unroll 16
+DSV2_UNROLL(16)
     for (int t = 0; t < TT; ++t) {
         const __m512 xv = _mm512_loadu_ps(xp + t * K32 + k + 16);
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
         for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
 }
@@ -119,23 +130,23 @@ inline void tile(const std::uint16_t* w, std::int64_t K, const float* xp, std::i
                  std::int64_t N, const std::uint16_t* prefetch) noexcept {
     const __m512i high_halves = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
     __m512 acc[R][TT];
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
+DSV2_UNROLL(16)
         for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
     const std::int64_t full = K / 32 * 32;
     for (std::int64_t k = 0; k < full; k += 32) {
         if (prefetch)  // the next row block, one cache line per row per step: hides its memory latency
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
             for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(prefetch + r * K + k), _MM_HINT_T0);
         tile_step<R, TT>(acc, w, K, xp, K32, k, ~__mmask32{0}, high_halves);
     }
     if (full < K)
         tile_step<R, TT>(acc, w, K, xp, K32, full, static_cast<__mmask32>((1u << (K - full)) - 1u), high_halves);
     // fully unrolled, like every loop over acc: a run-time index would keep acc in memory
-#pragma GCC unroll 16
+DSV2_UNROLL(16)
     for (int t = 0; t < TT; ++t)
-#pragma GCC unroll 8
+DSV2_UNROLL(8)
         for (int r = 0; r < R; ++r) y[t * N + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
