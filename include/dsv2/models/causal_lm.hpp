@@ -14,9 +14,14 @@ public:
 
     DeepseekV2ForCausalLM(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights)
         : model(std::move(cfg), std::move(weights)) {
-        const auto& w = model.weights();
-        if (!w.lm_head && !model.config().tie_word_embeddings)
-            throw checkpoint_error("lm_head.weight", "missing, and tie_word_embeddings is false");
+        check_head();
+    }
+
+    /// With a backend runtime made elsewhere (see DeepseekV2Model).
+    DeepseekV2ForCausalLM(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights,
+                          std::shared_ptr<const typename model_type::runtime_type> runtime)
+        : model(std::move(cfg), std::move(weights), std::move(runtime)) {
+        check_head();
     }
 
     static DeepseekV2ForCausalLM from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
@@ -42,15 +47,14 @@ public:
 
     causal_lm_output forward(const forward_args& args, cache_type* past_key_values = nullptr) const {
         auto r = model.run(args, past_key_values);
-        const std::int64_t B = r.batch, S = r.seq, V = config().vocab_size, H = config().hidden_size;
+        const std::int64_t B = r.batch, S = r.seq, V = config().vocab_size;
         const std::vector<std::int64_t> kept = kept_positions(args.logits_to_keep, S);
         const auto K = static_cast<std::int64_t>(kept.size());
 
-        cpu::matrix hk(B * K, H);  // [B·K, H] the hidden states the head runs on
+        std::vector<std::int64_t> rows(static_cast<std::size_t>(B * K));  // the hidden rows the head runs on
         for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t k = 0; k < K; ++k) hk.row(b * K + k) = r.hidden.row(b * S + kept[static_cast<std::size_t>(k)]);
-        cpu::matrix logits;
-        matmul_nt(cpu{}, hk, model.weights().output_embeddings(), logits);  // [B·K, V]
+            for (std::int64_t k = 0; k < K; ++k) rows[static_cast<std::size_t>(b * K + k)] = b * S + kept[static_cast<std::size_t>(k)];
+        const cpu::matrix logits = model.head_logits(r, rows, model_head::causal_lm);  // [B·K, V] on the host
 
         causal_lm_output out;
         out.logits = model_type::to_tensor(logits, {B, K, V});
@@ -63,6 +67,12 @@ public:
     model_type model;  // the decoder (transformers' `model.model`)
 
 private:
+    void check_head() const {
+        const auto& w = model.weights();
+        if (!w.lm_head && !model.config().tie_word_embeddings)
+            throw checkpoint_error("lm_head.weight", "missing, and tie_word_embeddings is false");
+    }
+
     static std::vector<std::int64_t> kept_positions(const logits_to_keep_t& keep, std::int64_t S) {
         std::vector<std::int64_t> kept;
         if (const auto* n = std::get_if<std::int64_t>(&keep)) {

@@ -1,27 +1,22 @@
-// DeepseekV2Model: embeddings -> L decoder layers -> final RMSNorm.
+// DeepseekV2Model: embeddings -> L decoder layers -> final RMSNorm, on the spec's backend.
+//
+// The weights are loaded on the host (models/pretrained.hpp, for every backend); the model's
+// backend_runtime<Spec::backend> holds what the backend needs of them (the CPU: nothing more; CUDA:
+// a device copy, made once). Inputs and outputs are host tensors whatever the backend.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 
+#include "dsv2/models/backend_runtime.hpp"
+#include "dsv2/models/cpu_runtime.hpp"
+#include "dsv2/models/decoder_plan.hpp"
+#include "dsv2/models/forward_batch.hpp"
 #include "dsv2/models/input_checks.hpp"
 #include "dsv2/models/pretrained.hpp"
 #include "dsv2/models/spec.hpp"
 
 namespace dsv2 {
-
-/// The run-time pieces every forward needs, derived once from the (validated) config.
-struct decoder_plan {
-    mla_dims attention;
-    rope_table rope;
-    routing_params routing;
-    activation act;
-
-    static decoder_plan from_config(const DeepseekV2Config& cfg) {
-        return {mla_dims::from_config(cfg), rope_table::from_config(cfg), routing_params::from_config(cfg),
-                parse_activation(cfg.hidden_act)};
-    }
-};
 
 template <model_spec Spec = default_spec>
 class DeepseekV2Model {
@@ -30,11 +25,28 @@ public:
     using backend = typename Spec::backend;
     using router = typename Spec::router;
     using cache_type = typename Spec::cache;
+    using runtime_type = backend_runtime<backend>;
+    using forward_pass = typename runtime_type::forward_pass;
+    using hidden_type = typename forward_pass::hidden;  // [B·S, H] activations on the backend
 
     /// Takes a config and weights allocated for it (see allocate_weights). Validates the config and
     /// checks it against the spec's fixed policies.
     DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights)
-        : cfg_(checked(std::move(cfg))), plan_(decoder_plan::from_config(cfg_)), weights_(std::move(weights)) {}
+        : cfg_(checked(std::move(cfg))),
+          plan_(decoder_plan::from_config(cfg_)),
+          weights_(std::move(weights)),
+          runtime_(std::make_shared<const runtime_type>(cfg_, weights_)) {}
+
+    /// With a runtime made elsewhere (e.g. CUDA weights initialised on the device for benchmarks,
+    /// then `weights` may hold shapes only).
+    DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights,
+                    std::shared_ptr<const runtime_type> runtime)
+        : cfg_(checked(std::move(cfg))),
+          plan_(decoder_plan::from_config(cfg_)),
+          weights_(std::move(weights)),
+          runtime_(std::move(runtime)) {
+        if (!runtime_) throw input_error("runtime", "is null");
+    }
 
     /// config.json + safetensors (single or sharded) from a Hugging Face model directory.
     static DeepseekV2Model from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
@@ -52,16 +64,20 @@ public:
     const cpu_model_weights& weights() const noexcept { return *weights_; }
     std::shared_ptr<const cpu_model_weights> shared_weights() const noexcept { return weights_; }
     const decoder_plan& plan() const noexcept { return plan_; }
+    const runtime_type& runtime() const noexcept { return *runtime_; }
+    std::shared_ptr<const runtime_type> shared_runtime() const noexcept { return runtime_; }
 
     /// An empty cache of the spec's layout for `batch` rows; it grows with use.
-    cache_type make_cache(std::int64_t batch) const { return cache_type(cfg_, batch, weights_.get()); }
+    cache_type make_cache(std::int64_t batch) const {
+        return runtime_->template make_cache<cache_type>(cfg_, batch, weights_.get());
+    }
 
     /// With a cache, the new tokens are appended to it and attend to everything it holds; the
     /// attention mask then covers the cached slots too ([B, P + S]).
     model_output forward(const forward_args& args, cache_type* past_key_values = nullptr) const {
         if (args.labels) throw input_error("labels", "DeepseekV2Model has no head; use a ForCausalLM or ForSequenceClassification model");
         stack_result r = run(args, past_key_values);
-        r.out.last_hidden_state = to_tensor(r.hidden, {r.batch, r.seq, cfg_.hidden_size});
+        r.out.last_hidden_state = to_host_tensor(r.pass, r.hidden, {r.batch, r.seq, cfg_.hidden_size});
         return std::move(r.out);
     }
 
@@ -71,9 +87,10 @@ public:
 
     // --- used by the heads ---------------------------------------------------------------------
     struct stack_result {
-        cpu::matrix hidden;  // [B·S, H] after the final norm
+        forward_pass pass;    // the forward's state on the backend (keeps the device to itself)
+        hidden_type hidden;   // [B·S, H] after the final norm
         std::int64_t batch = 0, seq = 0;
-        model_output out;    // hidden_states / attentions when asked for
+        model_output out;     // hidden_states / attentions when asked for
     };
 
     /// Embeddings, every layer and the final norm.
@@ -81,51 +98,19 @@ public:
         const std::int64_t P = cache ? cache->length() : 0;
         const auto [B, S] = detail::check_forward_args(cfg_, args, P);
         if (cache) cache->identity().check(weights_.get(), B);
-        const std::int64_t H = cfg_.hidden_size;
-        stack_result r;
-        r.batch = B;
-        r.seq = S;
-
-        // positions: given, or P .. P+S-1 for every row (transformers' default)
-        tensor<std::int64_t> positions({B, S});
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t s = 0; s < S; ++s) positions(b, s) = args.position_ids ? (*args.position_ids)(b, s) : P + s;
-        tensor<std::int64_t> mask = args.attention_mask ? *args.attention_mask : tensor<std::int64_t>({B, P + S}, 1);
-        const attention_batch ab{B, S, P, positions.data(), mask.data()};
-
-        cpu::matrix x(B * S, H);  // [B·S, H]
-        if (args.input_ids) {
-            for (std::int64_t t = 0; t < B * S; ++t) weights_->embed_tokens.row_to_f32(args.input_ids->data()[t], x.row(t).data());
-        } else {
-            x = cpu::const_matrix_map(args.inputs_embeds->data(), B * S, H);
-        }
-        if (args.output_hidden_states) r.out.hidden_states.push_back(to_tensor(x, {B, S, H}));
-
-        for (std::int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
-            const auto& L = weights_->layers[static_cast<std::size_t>(i)];
-            tensor<float>* probs = nullptr;
-            if (args.output_attentions) probs = &r.out.attentions.emplace_back(shape_t{B, plan_.attention.heads, S, P + S});
-
-            cpu::matrix h = rmsnorm(backend{}, x, L.input_layernorm, cfg_.rms_norm_eps);
-            x += mla_forward(backend{}, typename Spec::attention{}, L.self_attn, plan_.attention, plan_.rope, h, ab,
-                             cache ? &cache->layer(i) : nullptr, probs);
-
-            h = x;
-            rmsnorm_inplace(backend{}, h, L.post_attention_layernorm, cfg_.rms_norm_eps);
-            cpu::matrix y;
-            if (const auto* moe = std::get_if<cpu_moe_weights>(&L.mlp))
-                moe_forward(backend{}, router{}, *moe, plan_.routing, plan_.act, h, y);
-            else
-                gated_mlp_forward(backend{}, std::get<cpu_gated_mlp>(L.mlp), plan_.act, h, y);
-            x += y;
-
-            if (args.output_hidden_states && i + 1 < cfg_.num_hidden_layers)
-                r.out.hidden_states.push_back(to_tensor(x, {B, S, H}));
-        }
-        rmsnorm_inplace(backend{}, x, weights_->norm, cfg_.rms_norm_eps);
-        if (args.output_hidden_states) r.out.hidden_states.push_back(to_tensor(x, {B, S, H}));
-        r.hidden = std::move(x);
+        stack_result r{runtime_->begin(forward_batch::make(args, B, S, P)), {}, B, S, {}};
+        runtime_->visit_weights([&](const auto& w) { run_layers(r, w, args, cache); });
         return r;
+    }
+
+    /// [R, out] host logits of a head on rows `rows` (b·S + s) of the final hidden states:
+    /// lm_head (or the tied embeddings) for causal_lm, score for sequence_classification.
+    cpu::matrix head_logits(const stack_result& r, const std::vector<std::int64_t>& rows, model_head head) const {
+        return runtime_->visit_weights([&](const auto& w) -> cpu::matrix {
+            if (head == model_head::causal_lm) return project_rows(r.pass, r.hidden, rows, w.output_embeddings());
+            if (!w.score) throw checkpoint_error("score.weight", "missing");
+            return project_rows(r.pass, r.hidden, rows, *w.score);
+        });
     }
 
     static tensor<float> to_tensor(const cpu::matrix& m, shape_t shape) {
@@ -156,9 +141,42 @@ public:
     }
 
 private:
+    /// x = embed; per layer x += attn(norm(x)), x += ffn(norm(x)); norm(x) — on the backend's
+    /// weights `w` (cpu_model_weights, or their device copy).
+    template <class Weights>
+    void run_layers(stack_result& r, const Weights& w, const forward_args& args, cache_type* cache) const {
+        const forward_pass& pass = r.pass;
+        const std::int64_t B = r.batch, S = r.seq, P = pass.batch.past, H = cfg_.hidden_size;
+        const double eps = cfg_.rms_norm_eps;
+
+        hidden_type x = embed_tokens(pass, w, args);  // [B·S, H]
+        if (args.output_hidden_states) r.out.hidden_states.push_back(to_host_tensor(pass, x, {B, S, H}));
+
+        for (std::int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
+            const auto& L = w.layers[static_cast<std::size_t>(i)];
+            tensor<float>* probs = nullptr;
+            if (args.output_attentions) probs = &r.out.attentions.emplace_back(shape_t{B, plan_.attention.heads, S, P + S});
+
+            hidden_type h = normed(pass, x, L.input_layernorm, eps);
+            add_residual(pass, x,
+                         attention_block(pass, typename Spec::attention{}, L.self_attn, plan_,
+                                         cache ? &cache->layer(i) : nullptr, probs, h));
+
+            h = normed(pass, x, L.post_attention_layernorm, eps);
+            add_residual(pass, x, std::visit([&](const auto& mlp) { return feed_forward_block(pass, router{}, mlp, plan_, h); }, L.mlp));
+
+            if (args.output_hidden_states && i + 1 < cfg_.num_hidden_layers)
+                r.out.hidden_states.push_back(to_host_tensor(pass, x, {B, S, H}));
+        }
+        normalize_inplace(pass, x, w.norm, eps);
+        if (args.output_hidden_states) r.out.hidden_states.push_back(to_host_tensor(pass, x, {B, S, H}));
+        r.hidden = std::move(x);
+    }
+
     DeepseekV2Config cfg_;
     decoder_plan plan_;
     std::shared_ptr<const cpu_model_weights> weights_;
+    std::shared_ptr<const runtime_type> runtime_;
 };
 
 }  // namespace dsv2

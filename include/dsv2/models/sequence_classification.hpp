@@ -14,6 +14,18 @@ public:
 
     DeepseekV2ForSequenceClassification(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights)
         : model(std::move(cfg), std::move(weights)) {
+        check_head();
+    }
+
+    /// With a backend runtime made elsewhere (see DeepseekV2Model).
+    DeepseekV2ForSequenceClassification(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights,
+                                        std::shared_ptr<const typename model_type::runtime_type> runtime)
+        : model(std::move(cfg), std::move(weights), std::move(runtime)) {
+        check_head();
+    }
+
+private:
+    void check_head() const {
         const auto& w = model.weights();
         if (!w.score) throw checkpoint_error("score.weight", "missing");
         if (w.score->rows() != config().num_labels || w.score->cols() != config().hidden_size)
@@ -22,6 +34,8 @@ public:
                                                        std::to_string(config().num_labels) + " x hidden_size " +
                                                        std::to_string(config().hidden_size));
     }
+
+public:
 
     static DeepseekV2ForSequenceClassification from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
         auto [cfg, w] = model_type::load_pretrained(dir, model_head::sequence_classification, options);
@@ -66,12 +80,11 @@ public:
 
     sequence_classifier_output forward(const forward_args& args, cache_type* past_key_values = nullptr) const {
         auto r = model.run(args, past_key_values);
-        const std::int64_t B = r.batch, S = r.seq, H = config().hidden_size, N = config().num_labels;
+        const std::int64_t B = r.batch, S = r.seq, N = config().num_labels;
         const auto pos = pooled_positions(args, B, S);
-        cpu::matrix pooled(B, H);  // [B, H]
-        for (std::int64_t b = 0; b < B; ++b) pooled.row(b) = r.hidden.row(b * S + pos[static_cast<std::size_t>(b)]);
-        cpu::matrix logits;
-        matmul_nt(cpu{}, pooled, *model.weights().score, logits);  // [B, num_labels]
+        std::vector<std::int64_t> rows(static_cast<std::size_t>(B));  // the pooled hidden rows
+        for (std::int64_t b = 0; b < B; ++b) rows[static_cast<std::size_t>(b)] = b * S + pos[static_cast<std::size_t>(b)];
+        const cpu::matrix logits = model.head_logits(r, rows, model_head::sequence_classification);  // [B, num_labels]
 
         sequence_classifier_output out;
         out.logits = model_type::to_tensor(logits, {B, N});

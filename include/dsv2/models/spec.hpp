@@ -11,6 +11,7 @@
 #include "dsv2/attention/mla_absorbed.hpp"
 #include "dsv2/attention/mla_expanded.hpp"
 #include "dsv2/backend/cpu/cpu.hpp"
+#include "dsv2/models/backend_runtime.hpp"
 #include "dsv2/moe/router_concept.hpp"
 #include "dsv2/moe/router_from_config.hpp"
 
@@ -27,7 +28,8 @@ concept backend_tag = requires {
     { B::name } -> std::convertible_to<const char*>;
 };
 
-/// An attention policy names its cache layout; the CPU backend provides its mla_forward overload.
+/// An attention policy names its (CPU) cache layout; each backend provides its mla_forward overload
+/// and, through attention_cache (models/backend_runtime.hpp), the layout it caches in.
 template <class A>
 concept attention_policy = requires {
     { A::name } -> std::convertible_to<const char*>;
@@ -47,7 +49,7 @@ concept model_spec = requires {
     typename S::cache;
 } && backend_tag<typename S::backend> && attention_policy<typename S::attention> &&
                      router_policy<typename S::router> && expert_mlp_policy<typename S::expert_mlp> &&
-                     std::same_as<typename S::cache, typename S::attention::cache_type>;
+                     std::same_as<typename S::cache, attention_cache_t<typename S::backend, typename S::attention>>;
 
 /// CPU; MLA with the latent cache (expanded prefill, absorbed decode); the router the config
 /// names; fp32 gated experts.
@@ -67,5 +69,8 @@ struct expanded_cache_spec : default_spec {
 
 static_assert(model_spec<default_spec>);
 static_assert(model_spec<expanded_cache_spec>);
+
+// The CUDA specs (cuda_spec, cuda_expanded_cache_spec) live in models/cuda/spec.cuh (nvcc only);
+// dsv2/native.hpp names `native_spec`: the CUDA spec under nvcc, default_spec otherwise.
 
 }  // namespace dsv2
