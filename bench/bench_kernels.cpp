@@ -36,10 +36,27 @@ void matmul(benchmark::State& state, dsv2::dtype type) {
 }
 
 void rows_sweep(benchmark::internal::Benchmark* b) {
-    for (std::int64_t rows : {1, 2, 4, 8, 9, 16, 32, 33, 64, 512}) b->Args({rows, 1408, 2048});
+    for (std::int64_t rows : {1, 2, 4, 8, 9, 16, 24, 32, 33, 64, 128, 256, 512}) b->Args({rows, 1408, 2048});
     b->Args({1, 102400, 2048});  // the lm_head of a decode step
     b->Args({512, 10944, 2048});  // the dense MLP of a prefill
     b->UseRealTime();
+}
+
+/// The previous prefill path for bf16 weights (still the one without AVX-512): W widened to fp32
+/// in panels, then Eigen's GEMM — against which gemm_bf16's tiles were chosen.
+void matmul_widened_panels(benchmark::State& state) {
+    const std::int64_t rows = state.range(0), N = state.range(1), K = state.range(2);
+    const auto wf = dsv2_bench::random_matrix(N, K, 3);
+    std::vector<std::uint16_t> bits(static_cast<std::size_t>(N * K));
+    for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = dsv2::float_to_bf16(wf.data()[i]);
+    const auto x = dsv2_bench::random_matrix(rows, K, 4);
+    dsv2::cpu::matrix y(rows, N);
+    for (auto _ : state) {
+        dsv2::detail::gemm_bf16_panels(bits.data(), N, K, x, y);
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(rows * N * K) * double(state.iterations()) / 1e9,
+                                                   benchmark::Counter::kIsRate);
 }
 
 /// Eigen sgemm 1024³ fp32: the machine's GEMM rate that prefill is measured against.
@@ -122,6 +139,7 @@ BENCHMARK(peak_dpbf16);
 #endif
 BENCHMARK_CAPTURE(matmul, f32, dsv2::dtype::f32)->Apply(rows_sweep);
 BENCHMARK_CAPTURE(matmul, bf16, dsv2::dtype::bf16)->Apply(rows_sweep);
+BENCHMARK(matmul_widened_panels)->Args({24, 1408, 2048})->Args({64, 1408, 2048})->Args({128, 1408, 2048})->Args({256, 1408, 2048})->Args({512, 1408, 2048})->Args({512, 10944, 2048})->UseRealTime();
 BENCHMARK(sgemm_1024)->UseRealTime();
 BENCHMARK(memory_read)->UseRealTime();
 BENCHMARK_MAIN();

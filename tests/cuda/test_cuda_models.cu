@@ -20,7 +20,7 @@
 
 #include <dsv2/models/cuda/model.cuh>
 
-#include "../support/fixtures.hpp"
+#include "../support/parity.hpp"
 
 using namespace dsv2_cuda_test;
 
@@ -34,58 +34,21 @@ double bf16_model_bound(const dsv2::DeepseekV2Config& cfg) {
     return 4.0 * std::sqrt(stages) * u_bf16 / std::sqrt(3.0);
 }
 
-/// Checks `e` against the fp32 parity bounds, or the bf16 bound when the device weights are bf16.
+/// The bounds on the device: fp32 parity, or the bf16 bound (relative Frobenius only) when the
+/// matrices are bf16.
+dsv2_test::tolerance device_tolerance(bool bf16, const dsv2::DeepseekV2Config& cfg) {
+    if (!bf16) return {};
+    const double bound = bf16_model_bound(cfg);
+    return {.rel_frobenius = bound, .max_abs = std::nullopt, .loss = bound, .why = "bf16 weights on the device"};
+}
+
+template <class Model>
+dsv2_test::tolerance device_tolerance(const Model& model) {
+    return device_tolerance(model.runtime().storage() == dsv2::dtype::bf16, model.config());
+}
+
 void require_close(const std::string& what, const dsv2_test::errors& e, bool bf16, const dsv2::DeepseekV2Config& cfg) {
-    if (!bf16) return dsv2_test::require_parity(what, e);
-    INFO(what << " (bf16 weights): rel Frobenius " << e.rel_frobenius << " (bound " << bf16_model_bound(cfg)
-              << "), max abs " << e.max_abs << " over " << e.compared << " values");
-    CHECK(e.compared > 0);
-    CHECK(e.rel_frobenius <= bf16_model_bound(cfg));
-}
-
-dsv2::tensor<std::int64_t> kept_mask(const dsv2::tensor<std::int64_t>& mask, std::int64_t kept) {
-    const std::int64_t B = mask.dim(0), S = mask.dim(1);
-    dsv2::tensor<std::int64_t> m({B, kept});
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t k = 0; k < kept; ++k) m(b, k) = mask(b, S - kept + k);
-    return m;
-}
-
-std::optional<dsv2::labels_t> read_labels(const case_file& c) {
-    if (!c.has("labels")) return std::nullopt;
-    const auto type = c.file.view("labels").type;
-    if (type == dsv2::dtype::i64 || type == dsv2::dtype::i32) return dsv2::labels_t{c.i64("labels")};
-    return dsv2::labels_t{c.f32("labels")};
-}
-
-template <class Output>
-void check_hidden_and_attentions(const case_file& c, const Output& out, const dsv2::tensor<std::int64_t>& mask, bool bf16,
-                                 const dsv2::DeepseekV2Config& cfg) {
-    std::size_t n_hidden = 0;
-    while (c.has("hidden_states." + std::to_string(n_hidden))) ++n_hidden;
-    REQUIRE(out.hidden_states.size() == n_hidden);
-    for (std::size_t i = 0; i < n_hidden; ++i)
-        require_close("hidden_states." + std::to_string(i),
-                      dsv2_test::compare_masked(out.hidden_states[i], c.f32("hidden_states." + std::to_string(i)), &mask),
-                      bf16, cfg);
-    for (std::size_t i = 0; c.has("attentions." + std::to_string(i)); ++i) {
-        REQUIRE(i < out.attentions.size());
-        const auto want = c.f32("attentions." + std::to_string(i));  // [B, n_h, S, S]
-        const std::int64_t B = want.dim(0), nh = want.dim(1), S = want.dim(2);
-        dsv2::tensor<std::int64_t> rows({B, nh, S});
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t h = 0; h < nh; ++h)
-                for (std::int64_t s = 0; s < S; ++s) rows(b, h, s) = mask(b, s);
-        require_close("attentions." + std::to_string(i), dsv2_test::compare_masked(out.attentions[i], want, &rows), bf16, cfg);
-    }
-}
-
-void check_loss(const case_file& c, const std::optional<float>& loss, bool bf16, const dsv2::DeepseekV2Config& cfg) {
-    REQUIRE(loss.has_value());
-    const double want = c.f32("loss").data()[0];
-    const double rel = bf16 ? bf16_model_bound(cfg) : dsv2_test::loss_rel;
-    INFO("loss " << *loss << " vs transformers " << want << ", relative bound " << rel);
-    CHECK(std::abs(*loss - want) <= rel * std::abs(want));
+    device_tolerance(bf16, cfg).require(what, e);
 }
 
 template <class T>
@@ -164,56 +127,7 @@ dsv2::tensor<std::int64_t> random_ids(std::int64_t B, std::int64_t S, std::int64
 }  // namespace
 
 TEST_CASE("GPU parity with transformers on every fixture", "[cuda][parity]") {
-    const auto manifest = dsv2_test::manifest();
-    REQUIRE(manifest["variants"].size() >= 11);
-    for (const auto& variant : manifest["variants"]) {
-        const std::string name = variant["name"];
-        const auto dir = dsv2_test::fixture_dir() / variant["dir"].get<std::string>();
-        const bool lm = variant["head"] == "causal-lm";
-        DYNAMIC_SECTION("variant " << name) {
-            std::optional<dsv2::DeepseekV2ForCausalLM<dsv2::cuda_spec>> causal;
-            std::optional<dsv2::DeepseekV2ForSequenceClassification<dsv2::cuda_spec>> classifier;
-            if (lm)
-                causal.emplace(dsv2::DeepseekV2ForCausalLM<dsv2::cuda_spec>::from_pretrained(dir));
-            else
-                classifier.emplace(dsv2::DeepseekV2ForSequenceClassification<dsv2::cuda_spec>::from_pretrained(dir));
-            const auto& model = lm ? causal->model : classifier->model;
-            const bool bf16 = model.runtime().storage() == dsv2::dtype::bf16;
-            const auto& cfg = model.config();
-            for (const auto& cs : variant["cases"]) {
-                if (cs["kind"] != "forward") continue;
-                const std::string case_name = cs["name"];
-                INFO("variant " << name << ", case " << case_name << (bf16 ? " (bf16 on the device)" : ""));
-                const case_file c{dsv2::io::safetensors_file::open(dir / cs["file"].get<std::string>())};
-                const auto ids = c.i64("input_ids");
-                const auto mask = c.i64("attention_mask");
-                std::optional<dsv2::tensor<std::int64_t>> positions;
-                if (c.has("position_ids")) positions = c.i64("position_ids");
-                const auto labels = read_labels(c);
-                dsv2::forward_args args{.input_ids = &ids,
-                                        .attention_mask = &mask,
-                                        .position_ids = positions ? &*positions : nullptr,
-                                        .output_hidden_states = true,
-                                        .output_attentions = c.has("attentions.0"),
-                                        .labels = labels ? &*labels : nullptr};
-                const auto want_logits = c.f32("logits");
-                if (lm) {
-                    const std::int64_t keep = cs.value("logits_to_keep", std::int64_t{0});
-                    args.logits_to_keep = keep;
-                    const auto out = causal->forward(args);
-                    const auto m = keep > 0 ? kept_mask(mask, keep) : mask;
-                    require_close("logits", dsv2_test::compare_masked(out.logits, want_logits, &m), bf16, cfg);
-                    check_hidden_and_attentions(c, out, mask, bf16, cfg);
-                    if (cs.value("has_loss", false)) check_loss(c, out.loss, bf16, cfg);
-                } else {
-                    const auto out = classifier->forward(args);
-                    require_close("logits", dsv2_test::compare_masked(out.logits, want_logits, nullptr), bf16, cfg);
-                    check_hidden_and_attentions(c, out, mask, bf16, cfg);
-                    if (cs.value("has_loss", false)) check_loss(c, out.loss, bf16, cfg);
-                }
-            }
-        }
-    }
+    dsv2_test::check_parity_on_every_fixture<dsv2::cuda_spec>([](const auto& model) { return device_tolerance(model); });
 }
 
 TEST_CASE("CPU and GPU agree on random configs", "[cuda][differential]") {

@@ -1,6 +1,7 @@
 // matmul_nt (y = x·Wᵀ) against a double-precision reference, for fp32 and bf16 weights, over the
-// shapes that reach each code path: the streaming kernel (few rows), the AVX-512 bf16 tiles (row
-// and token tails, K not a multiple of 32, several token chunks, threaded), and the panel GEMM.
+// shapes that reach each code path: the AVX-512 bf16 tiles (row and token tails, K not a multiple
+// of 32, several token chunks, threaded), the streaming kernel (few rows of fp32 weights, or any
+// weights without AVX-512), and the panel GEMM (many rows).
 //
 // Tolerance: a dot product of K fp32 products summed in fp32, in any order, is within
 // γ_K · Σ_k |w_k x_k| of the exact value, γ_K = K·u / (1 − K·u), u = 2⁻²⁴ (Higham, Accuracy and
@@ -78,8 +79,10 @@ TEST_CASE("matmul_nt equals the exact product within the fp32 summation bound", 
 
 TEST_CASE("matmul_nt on large shapes: threaded row blocks, several token chunks, panel GEMM", "[matmul]") {
     const dsv2::dtype type = GENERATE(dsv2::dtype::bf16, dsv2::dtype::f32);
-    // 130 rows × K 2100: packed x of 130 rows exceeds one 1 MiB chunk (124 rows), and the work
-    // (T·N·K = 15M) is above parallel_min_work, so threads split the row blocks.
+    // 96 rows × K 3000 (the most rows the bf16 tiles take): packed x of 96 rows exceeds one 1 MiB
+    // chunk (85 rows), and the work (T·N·K = 16M) is above parallel_min_work, so threads split the
+    // row blocks. 130 rows: widened panels + Eigen's GEMM (bf16) / Eigen's GEMM (fp32).
+    check_against_reference({96, 57, 3000}, type);
     check_against_reference({130, 57, 2100}, type);
     check_against_reference({40, 130, 256}, type);
     check_against_reference({1, 1003, 515}, type);

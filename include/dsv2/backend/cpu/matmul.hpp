@@ -1,10 +1,10 @@
 // y [T, N] = x [T, K] · Wᵀ for a weight W [N, K] stored in fp32 or bf16, accumulated in fp32.
 //
-// bf16 weights on AVX-512: one register-tiled kernel for every T (backend/cpu/gemm_bf16.hpp), which
-// converts W in registers and never copies it. Otherwise: few rows (decode, and the tokens of one
-// expert: T ≤ gemv_max_rows · stream_max_passes) are memory-bound and use a hand-vectorised
-// streaming kernel (bf16 converted in registers, threads splitting the rows of W); many rows use
-// Eigen's GEMM, bf16 W being widened to fp32 panel by panel first.
+// bf16 weights on AVX-512, up to gemm_bf16_tiles_max_rows rows (decode, the tokens of one expert):
+// a register-tiled kernel that converts W in registers and never copies it (gemm_bf16.hpp).
+// Otherwise: few rows (T ≤ gemv_max_rows · stream_max_passes) use a hand-vectorised streaming
+// kernel (bf16 converted in registers, threads splitting the rows of W); many rows use Eigen's
+// GEMM, bf16 W being widened to fp32 panel by panel first.
 #pragma once
 
 #include <algorithm>
@@ -29,6 +29,12 @@ inline constexpr std::int64_t gemv_max_rows = 8;
 /// Passes of the streaming kernel (8 rows each) before the panel GEMM takes over: up to 32 rows,
 /// re-streaming W (from cache) beats widening it to fp32 (bench_kernels, matmul/bf16/{9..64}).
 inline constexpr std::int64_t stream_max_passes = 4;
+
+/// Rows of x up to which bf16 weights use the register tiles of gemm_bf16.hpp (AVX-512); above,
+/// widening W to fp32 panels for Eigen's GEMM wins, its packing paid back by the rows. Measured
+/// (bench_kernels, one thread, W [1408, 2048]): 64 rows 98 GFLOP/s tiles vs 77 widened, 128 rows
+/// 93–97 vs 102–103, 256 rows 92–98 vs 114–118 (docs/performance.md "Kernels").
+inline constexpr std::int64_t gemm_bf16_tiles_max_rows = 96;
 
 /// fp32 elements of W converted per GEMM panel: 4 Mi floats (16 MiB, within L3), so that x is
 /// packed by Eigen once per panel and not once per few rows.
@@ -165,7 +171,7 @@ inline void matmul_nt(cpu, const cpu::matrix& x, const cpu_weight& w, cpu::matri
     y.resize(T, N);
     if (T == 0 || N == 0) return;
 #if defined(DSV2_HAVE_GEMM_BF16_AVX512)
-    if (w.type() == dtype::bf16) {
+    if (w.type() == dtype::bf16 && T <= gemm_bf16_tiles_max_rows) {
         gemm_bf16_nt(x.data(), T, K, w.bf16(), N, y.data());
         return;
     }
