@@ -20,13 +20,15 @@
 
 #include <dsv2/models/cuda/model.cuh>
 
-#include "../support/parity.hpp"
+#include "../support/incremental.hpp"
 
 using namespace dsv2_cuda_test;
 
 namespace {
 
 using dsv2_test::case_file;
+using dsv2_test::check_incremental;
+using dsv2_test::columns;
 
 /// Relative Frobenius bound of a model with bf16 matrices on the device (see the top of the file).
 double bf16_model_bound(const dsv2::DeepseekV2Config& cfg) {
@@ -49,43 +51,6 @@ dsv2_test::tolerance device_tolerance(const Model& model) {
 
 void require_close(const std::string& what, const dsv2_test::errors& e, bool bf16, const dsv2::DeepseekV2Config& cfg) {
     device_tolerance(bf16, cfg).require(what, e);
-}
-
-template <class T>
-dsv2::tensor<T> columns(const dsv2::tensor<T>& t, std::int64_t begin, std::int64_t end) {  // t[:, begin:end]
-    const std::int64_t B = t.dim(0), S = t.dim(1), W = t.numel() / (B * S);
-    dsv2::shape_t shape = t.shape();
-    shape[1] = end - begin;
-    dsv2::tensor<T> out(shape);
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t s = begin; s < end; ++s)
-            for (std::int64_t w = 0; w < W; ++w)
-                out.data()[(b * (end - begin) + s - begin) * W + w] = t.data()[(b * S + s) * W + w];
-    return out;
-}
-
-/// Runs `lm` over ids in chunks (sizes from `chunks`, then one token at a time) with a device cache
-/// and checks each chunk's logits against the full forward's.
-template <class LM>
-void check_incremental(const LM& lm, const dsv2::tensor<std::int64_t>& ids, const dsv2::tensor<std::int64_t>& mask,
-                       std::vector<std::int64_t> chunks, bool bf16 = false) {
-    const std::int64_t B = ids.dim(0), S = ids.dim(1);
-    const auto full = lm.forward({.input_ids = &ids, .attention_mask = &mask});
-    auto cache = lm.make_cache(B);
-    std::int64_t done = 0;
-    while (done < S) {
-        const std::int64_t n = chunks.empty() ? 1 : std::min(chunks.front(), S - done);
-        if (!chunks.empty()) chunks.erase(chunks.begin());
-        const auto step_ids = columns(ids, done, done + n);
-        const auto step_mask = columns(mask, 0, done + n);
-        const auto out = lm.forward({.input_ids = &step_ids, .attention_mask = &step_mask}, &cache);
-        REQUIRE(cache.length() == done + n);
-        const auto want = columns(full.logits, done, done + n);
-        const auto m = columns(mask, done, done + n);
-        INFO("tokens " << done << " .. " << done + n);
-        require_close("step logits", dsv2_test::compare_masked(out.logits, want, &m), bf16, lm.config());
-        done += n;
-    }
 }
 
 /// A small random config: MLA with or without query LoRA, a dense first layer, then MoE layers.
@@ -176,7 +141,7 @@ TEST_CASE("CPU and GPU agree on random configs", "[cuda][differential]") {
                     require_close("logits from inputs_embeds", dsv2_test::compare_masked(by_embeds.logits, last, nullptr), bf16, cfg);
 
                     // incremental decoding on the GPU against the GPU's own full forward
-                    check_incremental(gpu_lm, ids, mask, {5}, bf16);
+                    check_incremental(gpu_lm, ids, mask, {5}, device_tolerance(bf16, cfg));
                 }
             }
         }

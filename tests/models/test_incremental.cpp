@@ -6,47 +6,9 @@
 
 #include <dsv2/model.hpp>
 
-#include "support/fixtures.hpp"
+#include "support/incremental.hpp"
 
-namespace {
-
-template <class T>
-dsv2::tensor<T> columns(const dsv2::tensor<T>& t, std::int64_t begin, std::int64_t end) {  // t[:, begin:end]
-    const std::int64_t B = t.dim(0), S = t.dim(1), W = t.numel() / (B * S);
-    dsv2::shape_t shape = t.shape();
-    shape[1] = end - begin;
-    dsv2::tensor<T> out(shape);
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t s = begin; s < end; ++s)
-            for (std::int64_t w = 0; w < W; ++w) out.data()[(b * (end - begin) + s - begin) * W + w] = t.data()[(b * S + s) * W + w];
-    return out;
-}
-
-/// Runs `lm` over ids in chunks (sizes from `chunks`, then one token at a time) with a cache and
-/// checks each chunk's logits against the full forward's.
-template <class LM>
-void check_incremental(const LM& lm, const dsv2::tensor<std::int64_t>& ids, const dsv2::tensor<std::int64_t>& mask,
-                       std::vector<std::int64_t> chunks) {
-    const std::int64_t B = ids.dim(0), S = ids.dim(1);
-    const auto full = lm.forward({.input_ids = &ids, .attention_mask = &mask});
-    auto cache = lm.make_cache(B);
-    std::int64_t done = 0;
-    while (done < S) {
-        const std::int64_t n = chunks.empty() ? 1 : std::min(chunks.front(), S - done);
-        if (!chunks.empty()) chunks.erase(chunks.begin());
-        const auto step_ids = columns(ids, done, done + n);
-        const auto step_mask = columns(mask, 0, done + n);
-        const auto out = lm.forward({.input_ids = &step_ids, .attention_mask = &step_mask}, &cache);
-        REQUIRE(cache.length() == done + n);
-        const auto want = columns(full.logits, done, done + n);
-        const auto m = columns(mask, done, done + n);
-        INFO("tokens " << done << " .. " << done + n);
-        dsv2_test::require_parity("step logits", dsv2_test::compare_masked(out.logits, want, &m));
-        done += n;
-    }
-}
-
-}  // namespace
+using dsv2_test::check_incremental;
 
 TEMPLATE_TEST_CASE("incremental decoding equals the full forward", "[cache]", dsv2::default_spec, dsv2::expanded_cache_spec) {
     for (const char* variant : {"lite", "v2"}) {

@@ -4,57 +4,42 @@
 // keeps the rotated part at the front, where a context shift would re-rotate it in place.
 #pragma once
 
-#include <vector>
-
-#include "dsv2/cache/cache_identity.hpp"
+#include "dsv2/cache/layer_caches.hpp"
 #include "dsv2/cache/token_rows.hpp"
 
 namespace dsv2 {
 
-class latent_kv_cache {
+/// One layer of the latent layout, over rows of type Rows (host or device).
+template <class Rows>
+struct latent_layer {
+    Rows latents;  // [B, T, d_rope + d_c]
+
+    template <class F>
+    void for_each_rows(F&& f) { f(latents); }
+    template <class F>
+    void for_each_rows(F&& f) const { f(latents); }
+};
+
+/// The latent layout over any row storage: make_rows(width) gives empty rows [B, 0, width].
+template <class Rows>
+class basic_latent_kv_cache : public layer_caches<latent_layer<Rows>> {
 public:
     static constexpr const char* name = "latent";
 
-    struct layer_cache {
-        token_rows latents;  // [B, T, d_rope + d_c]
-    };
+    template <class MakeRows>
+    basic_latent_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model, MakeRows&& make_rows)
+        : layer_caches<latent_layer<Rows>>(model, batch) {
+        this->layers_.reserve(static_cast<std::size_t>(cfg.num_hidden_layers));
+        for (std::int64_t i = 0; i < cfg.num_hidden_layers; ++i)
+            this->layers_.push_back({make_rows(cfg.qk_rope_head_dim + cfg.kv_lora_rank)});
+    }
+};
 
+/// The latent layout in host memory.
+class latent_kv_cache : public basic_latent_kv_cache<token_rows> {
+public:
     latent_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model)
-        : identity_{model, batch} {
-        layers_.assign(static_cast<std::size_t>(cfg.num_hidden_layers),
-                       layer_cache{token_rows(batch, cfg.qk_rope_head_dim + cfg.kv_lora_rank)});
-    }
-
-    std::int64_t length() const noexcept { return layers_.empty() ? 0 : layers_.back().latents.length(); }
-    std::int64_t batch() const noexcept { return identity_.batch; }
-    const cache_identity& identity() const noexcept { return identity_; }
-    layer_cache& layer(std::int64_t i) { return layers_[static_cast<std::size_t>(i)]; }
-
-    std::size_t bytes_per_token() const noexcept {
-        std::size_t w = 0;
-        for (const auto& l : layers_) w += static_cast<std::size_t>(l.latents.width());
-        return w * sizeof(float);
-    }
-    std::size_t bytes() const noexcept {
-        std::size_t n = 0;
-        for (const auto& l : layers_) n += l.latents.bytes();
-        return n;
-    }
-
-    void reserve(std::int64_t tokens) {
-        for (auto& l : layers_) l.latents.reserve(tokens);
-    }
-    void reset() noexcept {
-        for (auto& l : layers_) l.latents.clear();
-    }
-    void crop(std::int64_t tokens) {
-        if (tokens < 0) throw cache_error("crop: length " + std::to_string(tokens) + " is negative");
-        for (auto& l : layers_) l.latents.crop(tokens);
-    }
-
-private:
-    cache_identity identity_;
-    std::vector<layer_cache> layers_;
+        : basic_latent_kv_cache(cfg, batch, model, [batch](std::int64_t width) { return token_rows(batch, width); }) {}
 };
 
 }  // namespace dsv2

@@ -24,19 +24,6 @@ public:
         check_head();
     }
 
-private:
-    void check_head() const {
-        const auto& w = model.weights();
-        if (!w.score) throw checkpoint_error("score.weight", "missing");
-        if (w.score->rows() != config().num_labels || w.score->cols() != config().hidden_size)
-            throw checkpoint_error("score.weight", "shape [" + std::to_string(w.score->rows()) + ", " +
-                                                       std::to_string(w.score->cols()) + "] does not match num_labels " +
-                                                       std::to_string(config().num_labels) + " x hidden_size " +
-                                                       std::to_string(config().hidden_size));
-    }
-
-public:
-
     static DeepseekV2ForSequenceClassification from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
         auto [cfg, w] = model_type::load_pretrained(dir, model_head::sequence_classification, options);
         return DeepseekV2ForSequenceClassification(std::move(cfg), std::move(w));
@@ -105,6 +92,16 @@ public:
     model_type model;
 
 private:
+    void check_head() const {
+        const auto& w = model.weights();
+        if (!w.score) throw checkpoint_error("score.weight", "missing");
+        if (w.score->rows() != config().num_labels || w.score->cols() != config().hidden_size)
+            throw checkpoint_error("score.weight", "shape [" + std::to_string(w.score->rows()) + ", " +
+                                                       std::to_string(w.score->cols()) + "] does not match num_labels " +
+                                                       std::to_string(config().num_labels) + " x hidden_size " +
+                                                       std::to_string(config().hidden_size));
+    }
+
     float loss(const labels_t& labels, const cpu::matrix& logits, std::int64_t B) const {
         const std::int64_t N = config().num_labels;
         const std::string kind = problem_type(labels);

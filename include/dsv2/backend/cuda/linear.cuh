@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -86,20 +87,44 @@ void upload_weight(cudaStream_t s, const cpu_weight& w, W* dst) {
     upload(s, std::span<const W>(v), dst);
 }
 
-template <cuda_weight_type W>
-cuda_linear<W> to_device(cudaStream_t s, const cpu_linear& l) {
+/// The default way to_device fills a device matrix: upload the CPU weight's values (as W).
+struct upload_values {
+    cudaStream_t stream;
+    template <cuda_weight_type W>
+    void operator()(const cpu_weight& w, W* dst) const { upload_weight<W>(stream, w, dst); }
+};
+
+/// A CPU linear layer on the device as W: fill(weight, dst) writes each matrix (upload_values, or
+/// e.g. a random initialiser that only uses the shape); the bias is uploaded.
+template <cuda_weight_type W, class Fill>
+cuda_linear<W> to_device(cudaStream_t s, const cpu_linear& l, const Fill& fill) {
     cuda_linear<W> d;
     d.out = l.out_features();
     d.in = l.in_features();
     d.weight = device_buffer<W>(static_cast<std::size_t>(d.out * d.in), s);
-    upload_weight<W>(s, l.weight, d.weight.data());
-    if (l.has_bias()) d.bias = upload(s, std::span<const float>(l.bias.data(), static_cast<std::size_t>(l.bias.size())));
+    fill(l.weight, d.weight.data());
+    if (l.has_bias()) {
+        if (l.bias.size() != d.out)
+            throw checkpoint_error("bias", "has " + std::to_string(l.bias.size()) + " values for " + std::to_string(d.out) +
+                                               " outputs");
+        d.bias = upload(s, std::span<const float>(l.bias.data(), static_cast<std::size_t>(l.bias.size())));
+    }
     return d;
+}
+
+template <cuda_weight_type W, class Fill>
+cuda_gated_mlp<W> to_device(cudaStream_t s, const cpu_gated_mlp& m, const Fill& fill) {
+    return {to_device<W>(s, m.gate_proj, fill), to_device<W>(s, m.up_proj, fill), to_device<W>(s, m.down_proj, fill)};
+}
+
+template <cuda_weight_type W>
+cuda_linear<W> to_device(cudaStream_t s, const cpu_linear& l) {
+    return to_device<W>(s, l, upload_values{s});
 }
 
 template <cuda_weight_type W>
 cuda_gated_mlp<W> to_device(cudaStream_t s, const cpu_gated_mlp& m) {
-    return {to_device<W>(s, m.gate_proj), to_device<W>(s, m.up_proj), to_device<W>(s, m.down_proj)};
+    return to_device<W>(s, m, upload_values{s});
 }
 
 /// y [T, out] = x [T, in] · Wᵀ (+ bias), fp32 accumulation (see gemm.cuh for bf16 weights).

@@ -53,9 +53,10 @@ struct cuda_moe_weights {
     std::optional<cuda_gated_mlp<W>> shared_experts;
 };
 
-/// Uploads a CPU MoE layer (any storage type) as W; the router stays fp32.
-template <cuda_weight_type W>
-cuda_moe_weights<W> to_device(cudaStream_t s, const cpu_moe_weights& m) {
+/// A CPU MoE layer (any storage type) on the device as W, each matrix written by fill (see
+/// to_device of a linear layer); the router stays fp32.
+template <cuda_weight_type W, class Fill>
+cuda_moe_weights<W> to_device(cudaStream_t s, const cpu_moe_weights& m, const Fill& fill) {
     cuda_moe_weights<W> d;
     d.experts = static_cast<std::int64_t>(m.experts.size());
     d.hidden = m.gate.cols();
@@ -65,7 +66,7 @@ cuda_moe_weights<W> to_device(cudaStream_t s, const cpu_moe_weights& m) {
         throw input_error("cpu_moe_weights.gate", "has " + std::to_string(m.gate.rows()) + " rows for " +
                                                       std::to_string(E) + " experts");
     d.gate = device_buffer<float>(static_cast<std::size_t>(E * H), s);
-    upload_weight<float>(s, m.gate, d.gate.data());
+    fill(m.gate, d.gate.data());
     d.experts_gate = device_buffer<W>(static_cast<std::size_t>(E * I * H), s);
     d.experts_up = device_buffer<W>(static_cast<std::size_t>(E * I * H), s);
     d.experts_down = device_buffer<W>(static_cast<std::size_t>(E * H * I), s);
@@ -76,12 +77,17 @@ cuda_moe_weights<W> to_device(cudaStream_t s, const cpu_moe_weights& m) {
             throw input_error("cpu_moe_weights.experts", "expert " + std::to_string(e) + " has other shapes than expert 0");
         if (x.gate_proj.has_bias() || x.up_proj.has_bias() || x.down_proj.has_bias())
             throw unsupported_error("cuda MoE: routed experts with biases (DeepSeek-V2 has none)");
-        upload_weight<W>(s, x.gate_proj.weight, d.experts_gate.data() + e * I * H);
-        upload_weight<W>(s, x.up_proj.weight, d.experts_up.data() + e * I * H);
-        upload_weight<W>(s, x.down_proj.weight, d.experts_down.data() + e * H * I);
+        fill(x.gate_proj.weight, d.experts_gate.data() + e * I * H);
+        fill(x.up_proj.weight, d.experts_up.data() + e * I * H);
+        fill(x.down_proj.weight, d.experts_down.data() + e * H * I);
     }
-    if (m.shared_experts) d.shared_experts = to_device<W>(s, *m.shared_experts);
+    if (m.shared_experts) d.shared_experts = to_device<W>(s, *m.shared_experts, fill);
     return d;
+}
+
+template <cuda_weight_type W>
+cuda_moe_weights<W> to_device(cudaStream_t s, const cpu_moe_weights& m) {
+    return to_device<W>(s, m, upload_values{s});
 }
 
 namespace detail::cuda_kernels {

@@ -23,7 +23,8 @@
 
 #include "dsv2/backend/cuda/error.cuh"
 #include "dsv2/backend/cuda/memory.cuh"
-#include "dsv2/cache/cache_identity.hpp"
+#include "dsv2/cache/expanded_kv_cache.hpp"
+#include "dsv2/cache/latent_kv_cache.hpp"
 #include "dsv2/config.hpp"
 #include "dsv2/models/cuda/context.cuh"
 
@@ -86,113 +87,36 @@ private:
     device_buffer<float> data_;
 };
 
-class cuda_latent_kv_cache {
-public:
-    static constexpr const char* name = "latent";
+/// The model's device context, held by a cache as its first base: the stream its rows are
+/// allocated and freed on outlives them.
+struct cuda_cache_context {
+    std::shared_ptr<cuda_device_context> context;
 
-    struct layer_cache {
-        cuda_token_rows latents;  // [B, T, d_rope + d_c]
-    };
-
-    cuda_latent_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model,
-                         std::shared_ptr<cuda_device_context> context)
-        : context_(std::move(context)), identity_{model, batch} {
-        if (!context_) throw cache_error("cuda_latent_kv_cache: no device context (make it with model.make_cache())");
-        layers_.reserve(static_cast<std::size_t>(cfg.num_hidden_layers));
-        for (std::int64_t i = 0; i < cfg.num_hidden_layers; ++i)
-            layers_.push_back({cuda_token_rows(batch, cfg.qk_rope_head_dim + cfg.kv_lora_rank, context_->get())});
+    cuda_cache_context(std::shared_ptr<cuda_device_context> c, const char* layout) : context(std::move(c)) {
+        if (!context) throw cache_error(std::string(layout) + ": no device context (make it with model.make_cache())");
     }
-
-    std::int64_t length() const noexcept { return layers_.empty() ? 0 : layers_.back().latents.length(); }
-    std::int64_t batch() const noexcept { return identity_.batch; }
-    const cache_identity& identity() const noexcept { return identity_; }
-    layer_cache& layer(std::int64_t i) { return layers_.at(static_cast<std::size_t>(i)); }
-
-    std::size_t bytes_per_token() const noexcept {
-        std::size_t w = 0;
-        for (const auto& l : layers_) w += static_cast<std::size_t>(l.latents.width());
-        return w * sizeof(float);
-    }
-    std::size_t bytes() const noexcept {
-        std::size_t n = 0;
-        for (const auto& l : layers_) n += l.latents.bytes();
-        return n;
-    }
-    void reserve(std::int64_t tokens) {
-        for (auto& l : layers_) l.latents.reserve(tokens);
-    }
-    void reset() noexcept {
-        for (auto& l : layers_) l.latents.clear();
-    }
-    void crop(std::int64_t tokens) {
-        if (tokens < 0) throw cache_error("crop: length " + std::to_string(tokens) + " is negative");
-        for (auto& l : layers_) l.latents.crop(tokens);
-    }
-
-private:
-    std::shared_ptr<cuda_device_context> context_;  // first: the stream outlives the buffers below
-    cache_identity identity_;
-    std::vector<layer_cache> layers_;
 };
 
-class cuda_expanded_kv_cache {
+/// The latent layout (cache/latent_kv_cache.hpp) in device memory.
+class cuda_latent_kv_cache : private cuda_cache_context, public basic_latent_kv_cache<cuda_token_rows> {
 public:
-    static constexpr const char* name = "expanded";
+    cuda_latent_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model,
+                         std::shared_ptr<cuda_device_context> context)
+        : cuda_cache_context(std::move(context), "cuda_latent_kv_cache"),
+          basic_latent_kv_cache(cfg, batch, model, [&](std::int64_t width) {
+              return cuda_token_rows(batch, width, this->context->get());
+          }) {}
+};
 
-    struct layer_cache {
-        cuda_token_rows keys;    // [B, T, n_h·d_qk]
-        cuda_token_rows values;  // [B, T, n_h·d_v]
-    };
-
+/// The expanded layout (cache/expanded_kv_cache.hpp) in device memory.
+class cuda_expanded_kv_cache : private cuda_cache_context, public basic_expanded_kv_cache<cuda_token_rows> {
+public:
     cuda_expanded_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model,
                            std::shared_ptr<cuda_device_context> context)
-        : context_(std::move(context)), identity_{model, batch} {
-        if (!context_) throw cache_error("cuda_expanded_kv_cache: no device context (make it with model.make_cache())");
-        layers_.reserve(static_cast<std::size_t>(cfg.num_hidden_layers));
-        for (std::int64_t i = 0; i < cfg.num_hidden_layers; ++i)
-            layers_.push_back({cuda_token_rows(batch, cfg.num_attention_heads * cfg.qk_head_dim(), context_->get()),
-                               cuda_token_rows(batch, cfg.num_attention_heads * cfg.v_head_dim, context_->get())});
-    }
-
-    std::int64_t length() const noexcept { return layers_.empty() ? 0 : layers_.back().keys.length(); }
-    std::int64_t batch() const noexcept { return identity_.batch; }
-    const cache_identity& identity() const noexcept { return identity_; }
-    layer_cache& layer(std::int64_t i) { return layers_.at(static_cast<std::size_t>(i)); }
-
-    std::size_t bytes_per_token() const noexcept {
-        std::size_t w = 0;
-        for (const auto& l : layers_) w += static_cast<std::size_t>(l.keys.width() + l.values.width());
-        return w * sizeof(float);
-    }
-    std::size_t bytes() const noexcept {
-        std::size_t n = 0;
-        for (const auto& l : layers_) n += l.keys.bytes() + l.values.bytes();
-        return n;
-    }
-    void reserve(std::int64_t tokens) {
-        for (auto& l : layers_) {
-            l.keys.reserve(tokens);
-            l.values.reserve(tokens);
-        }
-    }
-    void reset() noexcept {
-        for (auto& l : layers_) {
-            l.keys.clear();
-            l.values.clear();
-        }
-    }
-    void crop(std::int64_t tokens) {
-        if (tokens < 0) throw cache_error("crop: length " + std::to_string(tokens) + " is negative");
-        for (auto& l : layers_) {
-            l.keys.crop(tokens);
-            l.values.crop(tokens);
-        }
-    }
-
-private:
-    std::shared_ptr<cuda_device_context> context_;
-    cache_identity identity_;
-    std::vector<layer_cache> layers_;
+        : cuda_cache_context(std::move(context), "cuda_expanded_kv_cache"),
+          basic_expanded_kv_cache(cfg, batch, model, [&](std::int64_t width) {
+              return cuda_token_rows(batch, width, this->context->get());
+          }) {}
 };
 
 }  // namespace dsv2

@@ -145,58 +145,6 @@ cuda_matrix<W> make_cuda_matrix(cudaStream_t s, const cpu_weight& w, const cuda_
     return m;
 }
 
-template <cuda_weight_type W>
-cuda_linear<W> make_cuda_linear(cudaStream_t s, const cpu_linear& l, const cuda_matrix_source& src) {
-    cuda_linear<W> d;
-    d.out = l.out_features();
-    d.in = l.in_features();
-    d.weight = device_buffer<W>(static_cast<std::size_t>(d.out * d.in), s);
-    src.fill<W>(s, l.weight, d.weight.data());
-    if (l.has_bias()) {
-        if (l.bias.size() != d.out)
-            throw checkpoint_error("bias", "has " + std::to_string(l.bias.size()) + " values for " + std::to_string(d.out) +
-                                               " outputs");
-        d.bias = upload_vector(s, l.bias);
-    }
-    return d;
-}
-
-template <cuda_weight_type W>
-cuda_gated_mlp<W> make_cuda_gated_mlp(cudaStream_t s, const cpu_gated_mlp& m, const cuda_matrix_source& src) {
-    return {make_cuda_linear<W>(s, m.gate_proj, src), make_cuda_linear<W>(s, m.up_proj, src),
-            make_cuda_linear<W>(s, m.down_proj, src)};
-}
-
-template <cuda_weight_type W>
-cuda_moe_weights<W> make_cuda_moe(cudaStream_t s, const cpu_moe_weights& m, const cuda_matrix_source& src) {
-    cuda_moe_weights<W> d;
-    d.experts = static_cast<std::int64_t>(m.experts.size());
-    d.hidden = m.gate.cols();
-    d.intermediate = d.experts ? m.experts.front().intermediate_size() : 0;
-    const std::int64_t E = d.experts, H = d.hidden, I = d.intermediate;
-    if (m.gate.rows() != E)
-        throw checkpoint_error("mlp.gate.weight", "has " + std::to_string(m.gate.rows()) + " rows for " +
-                                                      std::to_string(E) + " experts");
-    d.gate = device_buffer<float>(static_cast<std::size_t>(E * H), s);
-    src.fill<float>(s, m.gate, d.gate.data());
-    d.experts_gate = device_buffer<W>(static_cast<std::size_t>(E * I * H), s);
-    d.experts_up = device_buffer<W>(static_cast<std::size_t>(E * I * H), s);
-    d.experts_down = device_buffer<W>(static_cast<std::size_t>(E * H * I), s);
-    for (std::int64_t e = 0; e < E; ++e) {
-        const cpu_gated_mlp& x = m.experts[static_cast<std::size_t>(e)];
-        if (x.gate_proj.out_features() != I || x.gate_proj.in_features() != H || x.up_proj.out_features() != I ||
-            x.up_proj.in_features() != H || x.down_proj.out_features() != H || x.down_proj.in_features() != I)
-            throw checkpoint_error("mlp.experts." + std::to_string(e), "has other shapes than expert 0");
-        if (x.gate_proj.has_bias() || x.up_proj.has_bias() || x.down_proj.has_bias())
-            throw unsupported_error("cuda MoE: routed experts with biases (DeepSeek-V2 has none)");
-        src.fill<W>(s, x.gate_proj.weight, d.experts_gate.data() + e * I * H);
-        src.fill<W>(s, x.up_proj.weight, d.experts_up.data() + e * I * H);
-        src.fill<W>(s, x.down_proj.weight, d.experts_down.data() + e * H * I);
-    }
-    if (m.shared_experts) d.shared_experts = make_cuda_gated_mlp<W>(s, *m.shared_experts, src);
-    return d;
-}
-
 }  // namespace detail
 
 /// The device copy of `w` (shapes and host values; with a random `src`, shapes only) as W.
@@ -204,6 +152,7 @@ template <cuda_weight_type W>
 cuda_model_weights<W> make_cuda_model_weights(cudaStream_t s, const cpu_model_weights& w,
                                               const detail::cuda_matrix_source& src) {
     using namespace detail;
+    const auto fill = [&](const cpu_weight& host, auto* dst) { src.fill(s, host, dst); };
     cuda_model_weights<W> d;
     d.embed_tokens = make_cuda_matrix<W>(s, w.embed_tokens, src);
     d.norm = upload_vector(s, w.norm);
@@ -214,18 +163,18 @@ cuda_model_weights<W> make_cuda_model_weights(cudaStream_t s, const cpu_model_we
         dl.post_attention_layernorm = upload_vector(s, L.post_attention_layernorm);
         const auto& a = L.self_attn;
         auto& da = dl.self_attn;
-        if (a.q_proj) da.q_proj = make_cuda_linear<W>(s, *a.q_proj, src);
-        if (a.q_a_proj) da.q_a_proj = make_cuda_linear<W>(s, *a.q_a_proj, src);
-        if (a.q_b_proj) da.q_b_proj = make_cuda_linear<W>(s, *a.q_b_proj, src);
+        if (a.q_proj) da.q_proj = to_device<W>(s, *a.q_proj, fill);
+        if (a.q_a_proj) da.q_a_proj = to_device<W>(s, *a.q_a_proj, fill);
+        if (a.q_b_proj) da.q_b_proj = to_device<W>(s, *a.q_b_proj, fill);
         da.q_a_layernorm = upload_vector(s, a.q_a_layernorm);
-        da.kv_a_proj_with_mqa = make_cuda_linear<W>(s, a.kv_a_proj_with_mqa, src);
+        da.kv_a_proj_with_mqa = to_device<W>(s, a.kv_a_proj_with_mqa, fill);
         da.kv_a_layernorm = upload_vector(s, a.kv_a_layernorm);
-        da.kv_b_proj = make_cuda_linear<float>(s, a.kv_b_proj, src);
-        da.o_proj = make_cuda_linear<W>(s, a.o_proj, src);
+        da.kv_b_proj = to_device<float>(s, a.kv_b_proj, fill);
+        da.o_proj = to_device<W>(s, a.o_proj, fill);
         if (const auto* moe = std::get_if<cpu_moe_weights>(&L.mlp))
-            dl.mlp = make_cuda_moe<W>(s, *moe, src);
+            dl.mlp = to_device<W>(s, *moe, fill);
         else
-            dl.mlp = make_cuda_gated_mlp<W>(s, std::get<cpu_gated_mlp>(L.mlp), src);
+            dl.mlp = to_device<W>(s, std::get<cpu_gated_mlp>(L.mlp), fill);
         d.layers.push_back(std::move(dl));
     }
     if (w.lm_head) d.lm_head = make_cuda_matrix<W>(s, *w.lm_head, src);
