@@ -31,8 +31,9 @@ void mla_decode_latent(benchmark::State& state) {
     decode_inputs in{dsv2_bench::random_matrix(1, m.config().hidden_size), {}, {}};
     const auto ab = in.batch(context);
     for (auto _ : state) {
-        auto out = dsv2::mla_forward(dsv2::cpu{}, dsv2::mla_absorbed{}, m.weights().layers[0].self_attn, m.plan().attention,
-                                     m.plan().rope, in.h, ab, &cache.layer(0), nullptr);
+        auto out = dsv2::mla_forward_latent(dsv2::cpu{}, m.weights().layers[0].self_attn, m.plan().attention,
+                                     m.plan().rope, in.h, ab, &cache.layer(0), nullptr,
+                                     dsv2::mla_absorbed::expanded_from_new_tokens);
         benchmark::DoNotOptimize(out.data());
         cache.crop(context);
     }
@@ -52,7 +53,7 @@ void mla_decode_expanded(benchmark::State& state) {
     decode_inputs in{dsv2_bench::random_matrix(1, c.hidden_size), {}, {}};
     const auto ab = in.batch(context);
     for (auto _ : state) {
-        auto out = dsv2::mla_forward(dsv2::cpu{}, dsv2::mla_expanded{}, m.weights().layers[0].self_attn, m.plan().attention,
+        auto out = dsv2::mla_forward_expanded(dsv2::cpu{}, m.weights().layers[0].self_attn, m.plan().attention,
                                      m.plan().rope, in.h, ab, &cache.layer(0), nullptr);
         benchmark::DoNotOptimize(out.data());
         cache.crop(context);
@@ -93,8 +94,8 @@ void mla_prefill(benchmark::State& state) {
     for (std::int64_t s = 0; s < S; ++s) pos[static_cast<std::size_t>(s)] = s;
     const dsv2::attention_batch ab{1, S, 0, pos.data(), mask.data()};
     for (auto _ : state) {
-        auto out = dsv2::mla_forward(dsv2::cpu{}, dsv2::mla_absorbed{}, m.weights().layers[0].self_attn, m.plan().attention,
-                                     m.plan().rope, h, ab, nullptr, nullptr);
+        auto out = dsv2::mla_forward_latent(dsv2::cpu{}, m.weights().layers[0].self_attn, m.plan().attention,
+                                     m.plan().rope, h, ab, nullptr, nullptr, dsv2::mla_absorbed::expanded_from_new_tokens);
         benchmark::DoNotOptimize(out.data());
     }
     state.SetItemsProcessed(state.iterations() * S);
@@ -103,11 +104,11 @@ void mla_prefill(benchmark::State& state) {
 void moe_layer(benchmark::State& state) {
     const auto& m = lite_layers();
     const std::int64_t T = state.range(0);
-    const auto& moe = std::get<dsv2::cpu_moe_weights>(m.weights().layers[1].mlp);
+    const auto& moe = std::get<1>(m.weights().layers[1].mlp);
     const auto x = dsv2_bench::random_matrix(T, m.config().hidden_size);
     dsv2::cpu::matrix y;
     for (auto _ : state) {
-        dsv2::moe_forward(dsv2::cpu{}, dsv2::router_from_config{}, moe, m.plan().routing, m.plan().act, x, y);
+        dsv2::moe_forward(dsv2::cpu_forward_pass{}, moe, m.plan().routing, m.plan().act, x, y);
         benchmark::DoNotOptimize(y.data());
     }
     state.SetItemsProcessed(state.iterations() * T);
@@ -116,10 +117,10 @@ void moe_layer(benchmark::State& state) {
 void router(benchmark::State& state) {
     const auto& m = lite_layers();
     const std::int64_t T = state.range(0);
-    const auto& moe = std::get<dsv2::cpu_moe_weights>(m.weights().layers[1].mlp);
+    const auto& moe = std::get<1>(m.weights().layers[1].mlp);
     const auto x = dsv2_bench::random_matrix(T, m.config().hidden_size);
     for (auto _ : state) {
-        auto r = dsv2::route(dsv2::cpu{}, dsv2::router_from_config{}, moe.gate, m.plan().routing, x);
+        auto r = dsv2::router_impl<dsv2::router_from_config, dsv2::cpu>::route(dsv2::cpu_forward_pass{}, moe.gate, m.plan().routing, x);
         benchmark::DoNotOptimize(r.expert.data());
     }
     state.SetItemsProcessed(state.iterations() * T);
@@ -128,11 +129,11 @@ void router(benchmark::State& state) {
 void gated_mlp_dense(benchmark::State& state) {
     const auto& m = lite_layers();
     const std::int64_t T = state.range(0);
-    const auto& mlp = std::get<dsv2::cpu_gated_mlp>(m.weights().layers[0].mlp);
+    const auto& mlp = std::get<0>(m.weights().layers[0].mlp);
     const auto x = dsv2_bench::random_matrix(T, m.config().hidden_size);
     dsv2::cpu::matrix y;
     for (auto _ : state) {
-        dsv2::gated_mlp_forward(dsv2::cpu{}, mlp, m.plan().act, x, y);
+        dsv2::expert_mlp_impl<dsv2::gated_mlp_experts, dsv2::cpu>::forward(dsv2::cpu_forward_pass{}, mlp, m.plan().act, x, y);
         benchmark::DoNotOptimize(y.data());
     }
     const double bytes = double(mlp.gate_proj.weight.bytes() * 3);

@@ -31,10 +31,11 @@ inline dsv2::cpu::matrix random_matrix(std::int64_t rows, std::int64_t cols, std
 
 /// Weight bytes one decoded token reads (batch 1): every matrix except the embedding table (one row)
 /// and the routed experts a token does not pick (k of E per MoE layer).
-inline double decode_weight_bytes(const dsv2::cpu_model_weights& w, const dsv2::DeepseekV2Config& cfg) {
+template <class Weights>
+double decode_weight_bytes(const Weights& w, const dsv2::DeepseekV2Config& cfg) {
     double bytes = 0;
-    dsv2::visit_parameters(w, cfg, "model.", [&](const std::string& name, const auto& p, dsv2::parameter_kind) {
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(p)>, dsv2::cpu_weight>) {
+    dsv2::visit_parameters("model.", [&](const std::string& name, dsv2::parameter_kind, const auto& p) {
+        if constexpr (std::is_base_of_v<dsv2::cpu_weight, std::remove_cvref_t<decltype(p)>>) {
             if (name.find("embed_tokens") != std::string::npos) return;
             double b = static_cast<double>(p.bytes());
             if (name.find("mlp.experts.") != std::string::npos)
@@ -43,7 +44,7 @@ inline double decode_weight_bytes(const dsv2::cpu_model_weights& w, const dsv2::
         } else {
             bytes += static_cast<double>(p.size()) * sizeof(float);
         }
-    });
+    }, w);
     if (cfg.tie_word_embeddings) bytes += static_cast<double>(w.embed_tokens.bytes());
     return bytes;
 }

@@ -11,11 +11,9 @@
 //              (MLA has no grouped heads). n_routed_experts and n_shared_experts (when set) in [0, 2^31).
 // layout       first_k_dense_replace >= 0, moe_layer_freq >= 1, ep_size >= 1, pretraining_tp >= 1.
 // MoE          (only when some layer is MoE, see is_moe_layer)
-//              num_experts_per_tok set, 1 <= k <= n_routed_experts; topk_method "greedy" or
-//              "group_limited_greedy"; scoring_func "softmax"; n_group and topk_group, when set, >= 1
-//              and topk_group <= n_group. Under greedy a null n_group/topk_group means one group
-//              (1/1) and their values are otherwise unused. group_limited_greedy needs both set,
-//              n_routed_experts % n_group == 0 and k <= topk_group * (n_routed_experts / n_group).
+//              num_experts_per_tok set, 1 <= k <= n_routed_experts. How experts are scored and
+//              picked (topk_method, scoring_func, n_group, topk_group) is the router policy's to
+//              check: Router::check(cfg), called by the models (moe/routers/*/policy.hpp).
 // activation   hidden_act in {silu, swish, gelu, gelu_pytorch_tanh, gelu_new, relu}.
 // rope         rope_type "default" or "yarn"; rope_theta > 0. yarn: factor >= 1, or, when factor is
 //              unset, derivable as max_position_embeddings / original_max_position_embeddings (>= 1);
@@ -146,11 +144,6 @@ inline void validate_rope(const DeepseekV2Config& c) {
 
 inline void validate_moe(const DeepseekV2Config& c) {
     require_size("moe_intermediate_size", c.moe_intermediate_size);
-    if (c.topk_method != "greedy" && c.topk_method != "group_limited_greedy")
-        throw config_error("topk_method", "'" + c.topk_method + "' is not supported (greedy, group_limited_greedy)");
-    if (c.scoring_func != "softmax")
-        throw config_error("scoring_func", "'" + c.scoring_func + "' is not supported (DeepSeek-V2 uses softmax)");
-
     const std::int64_t E = c.n_routed_experts;
     if (!c.num_experts_per_tok)
         throw config_error("num_experts_per_tok", "must be set when a layer is MoE (n_routed_experts = " +
@@ -159,28 +152,6 @@ inline void validate_moe(const DeepseekV2Config& c) {
     if (k < 1 || k > E)
         throw config_error("num_experts_per_tok", "must be in [1, n_routed_experts = " + std::to_string(E) +
                                                       "], got " + std::to_string(k));
-
-    if (c.n_group && *c.n_group < 1)
-        throw config_error("n_group", "must be >= 1 when set, got " + std::to_string(*c.n_group));
-    if (c.topk_group && *c.topk_group < 1)
-        throw config_error("topk_group", "must be >= 1 when set, got " + std::to_string(*c.topk_group));
-    if (c.n_group && c.topk_group && *c.topk_group > *c.n_group)
-        throw config_error("topk_group", "must be <= n_group (" + std::to_string(*c.topk_group) + " > " +
-                                             std::to_string(*c.n_group) + ")");
-
-    if (c.topk_method == "group_limited_greedy") {
-        if (!c.n_group) throw config_error("n_group", "must be set for topk_method group_limited_greedy");
-        if (!c.topk_group) throw config_error("topk_group", "must be set for topk_method group_limited_greedy");
-        const std::int64_t groups = *c.n_group;
-        if (E % groups != 0)
-            throw config_error("n_group", "must divide n_routed_experts (" + std::to_string(E) + " % " +
-                                              std::to_string(groups) + " != 0)");
-        const std::int64_t reachable = *c.topk_group * (E / groups);
-        if (k > reachable)
-            throw config_error("num_experts_per_tok",
-                               "must be <= topk_group * n_routed_experts / n_group = " + std::to_string(reachable) +
-                                   " for group_limited_greedy, got " + std::to_string(k));
-    }
 }
 
 }  // namespace detail::config_check

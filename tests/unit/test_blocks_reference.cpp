@@ -73,7 +73,7 @@ TEST_CASE("MLA expanded equals a scalar reference (causal + padding mask, positi
         std::vector<std::int64_t> pos = {1000, 1001, 1002, 1003, 1004, 0, 0, 7, 8, 9};
         std::vector<std::int64_t> mask = {1, 1, 1, 1, 1, 0, 0, 1, 1, 1};  // row 1 left-padded
         const dsv2::attention_batch ab{B, S, 0, pos.data(), mask.data()};
-        const auto out = dsv2::mla_forward(dsv2::cpu{}, dsv2::mla_expanded{}, w, plan.attention, plan.rope, h, ab, nullptr, nullptr);
+        const auto out = dsv2::mla_forward_expanded(dsv2::cpu{}, w, plan.attention, plan.rope, h, ab, nullptr, nullptr);
 
         // reference, token by token
         std::vector<std::vector<float>> Q(B * S), K(B * S), V(B * S);
@@ -130,16 +130,16 @@ TEST_CASE("MLA expanded equals a scalar reference (causal + padding mask, positi
 TEST_CASE("MoE layer equals a per-token reference (shared + routed, grouped routing, scaling)", "[moe]") {
     const auto cfg = small_config(true);
     const auto model = dsv2::DeepseekV2Model<>::from_config(cfg, 11);
-    const auto& moe = std::get<dsv2::cpu_moe_weights>(model.weights().layers[1].mlp);
+    const auto& moe = std::get<1>(model.weights().layers[1].mlp);
     const auto& plan = model.plan();
     std::mt19937 rng(5);
     std::normal_distribution<float> nd;
     dsv2::cpu::matrix x(9, cfg.hidden_size);
     for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = nd(rng);
     dsv2::cpu::matrix y;
-    dsv2::moe_forward(dsv2::cpu{}, dsv2::router_from_config{}, moe, plan.routing, plan.act, x, y);
+    dsv2::moe_forward(dsv2::cpu_forward_pass{}, moe, plan.routing, plan.act, x, y);
 
-    auto expert = [&](const dsv2::cpu_gated_mlp& m, const std::vector<float>& v) {
+    auto expert = [&](const dsv2::gated_mlp<dsv2::host_storage>& m, const std::vector<float>& v) {
         auto g = matvec(m.gate_proj.weight, v);
         const auto u = matvec(m.up_proj.weight, v);
         for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
@@ -147,7 +147,7 @@ TEST_CASE("MoE layer equals a per-token reference (shared + routed, grouped rout
     };
     for (Eigen::Index t = 0; t < x.rows(); ++t) {
         const auto v = row_of(x, t);
-        auto logits = matvec(moe.gate, v);
+        auto logits = matvec(moe.gate.weight, v);
         double mx = *std::max_element(logits.begin(), logits.end()), sum = 0;
         std::vector<double> p(logits.size());
         for (std::size_t e = 0; e < p.size(); ++e) sum += (p[e] = std::exp(logits[e] - mx));

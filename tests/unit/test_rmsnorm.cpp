@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include <dsv2/layers/rmsnorm.hpp>
+#include <dsv2/backend/cpu/rmsnorm.hpp>
 
 using Catch::Matchers::WithinRel;
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "dsv2/cache/layer_caches.hpp"
-#include "dsv2/cache/token_rows.hpp"
+#include "dsv2/backend/cpu/rows.hpp"
 
 namespace dsv2 {
 

@@ -1,18 +1,19 @@
 // DeepseekV2Model: embeddings -> L decoder layers -> final RMSNorm, on the spec's backend.
 //
 // The weights are loaded on the host (models/pretrained.hpp, for every backend); the model's
-// backend_runtime<Spec::backend> holds what the backend needs of them (the CPU: nothing more; CUDA:
-// a device copy, made once). Inputs and outputs are host tensors whatever the backend.
+// backend_runtime<Spec::backend, W> holds what the backend needs of them (the CPU: nothing more;
+// CUDA: a device copy, made once). Each layer calls the spec's policy hooks — attention_impl,
+// router_impl and expert_mlp_impl through the MoE layer — and the runtime's primitives; nothing here
+// is backend-specific. Inputs and outputs are host tensors whatever the backend.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 
-#include "dsv2/models/backend_runtime.hpp"
-#include "dsv2/models/cpu_runtime.hpp"
 #include "dsv2/models/decoder_plan.hpp"
-#include "dsv2/models/forward_batch.hpp"
+#include "dsv2/models/forward_args.hpp"
 #include "dsv2/models/input_checks.hpp"
+#include "dsv2/moe/moe_layer.hpp"
 #include "dsv2/models/pretrained.hpp"
 #include "dsv2/models/spec.hpp"
 
@@ -23,26 +24,34 @@ class DeepseekV2Model {
 public:
     using spec = Spec;
     using backend = typename Spec::backend;
+    using attention = typename Spec::attention;
     using router = typename Spec::router;
-    using cache_type = typename Spec::cache;
-    using runtime_type = backend_runtime<backend>;
+    using expert_mlp = typename Spec::expert_mlp;
+    using cache_type = spec_cache_t<Spec>;
+    using weights_type = spec_weights_t<Spec>;  // host weights, as loaded
+    using runtime_type = backend_runtime<backend, weights_type>;
     using forward_pass = typename runtime_type::forward_pass;
     using hidden_type = typename forward_pass::hidden;  // [B·S, H] activations on the backend
+    static_assert(backend_runtime_for<runtime_type, forward_pass>,
+                  "dsv2: backend_runtime<Backend, Weights> is missing or incomplete for the spec's backend "
+                  "(see backend/runtime.hpp for what a backend provides)");
+    static_assert(detail::accepts_cache<attention_impl<attention, backend>, cache_type>(),
+                  "dsv2: the spec's cache layout is not one the spec's attention policy runs on for this backend");
 
     /// Takes a config and weights allocated for it (see allocate_weights). Validates the config and
     /// checks it against the spec's fixed policies.
-    DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights)
+    DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const weights_type> weights)
         : cfg_(checked(std::move(cfg))),
-          plan_(decoder_plan::from_config(cfg_)),
+          plan_(decoder_plan::from_config<router>(cfg_)),
           weights_(std::move(weights)),
           runtime_(std::make_shared<const runtime_type>(cfg_, weights_)) {}
 
     /// With a runtime made elsewhere (e.g. CUDA weights initialised on the device for benchmarks,
     /// then `weights` may hold shapes only).
-    DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights,
+    DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const weights_type> weights,
                     std::shared_ptr<const runtime_type> runtime)
         : cfg_(checked(std::move(cfg))),
-          plan_(decoder_plan::from_config(cfg_)),
+          plan_(decoder_plan::from_config<router>(cfg_)),
           weights_(std::move(weights)),
           runtime_(std::move(runtime)) {
         if (!runtime_) throw input_error("runtime", "is null");
@@ -61,11 +70,10 @@ public:
     }
 
     const DeepseekV2Config& config() const noexcept { return cfg_; }
-    const cpu_model_weights& weights() const noexcept { return *weights_; }
-    std::shared_ptr<const cpu_model_weights> shared_weights() const noexcept { return weights_; }
+    const weights_type& weights() const noexcept { return *weights_; }
+    std::shared_ptr<const weights_type> shared_weights() const noexcept { return weights_; }
     const decoder_plan& plan() const noexcept { return plan_; }
     const runtime_type& runtime() const noexcept { return *runtime_; }
-    std::shared_ptr<const runtime_type> shared_runtime() const noexcept { return runtime_; }
 
     /// An empty cache of the spec's layout for `batch` rows; it grows with use.
     cache_type make_cache(std::int64_t batch) const {
@@ -98,7 +106,7 @@ public:
         const std::int64_t P = cache ? cache->length() : 0;
         const auto [B, S] = detail::check_forward_args(cfg_, args, P);
         if (cache) cache->identity().check(weights_.get(), B);
-        stack_result r{runtime_->begin(forward_batch::make(args, B, S, P)), {}, B, S, {}};
+        stack_result r{runtime_->begin(make_forward_batch(args, B, S, P)), {}, B, S, {}};
         runtime_->visit_weights([&](const auto& w) { run_layers(r, w, args, cache); });
         return r;
     }
@@ -117,39 +125,39 @@ public:
         return tensor<float>(std::move(shape), std::vector<float>(m.data(), m.data() + m.size()));
     }
 
-    /// Validates cfg and checks it against the spec's fixed router.
+    /// Validates cfg (the shared math's rules) and lets the spec's router check its fields.
     static DeepseekV2Config checked(DeepseekV2Config cfg) {
         cfg.validate();
-        if (cfg.n_routed_experts > 0) router::check(cfg);
+        if (cfg.num_moe_layers() > 0) router::check(cfg);
         return cfg;
     }
 
-    static std::pair<DeepseekV2Config, std::shared_ptr<const cpu_model_weights>> load_pretrained(
+    static std::pair<DeepseekV2Config, std::shared_ptr<const weights_type>> load_pretrained(
         const std::filesystem::path& dir, model_head head, const load_options& options = {}) {
         DeepseekV2Config cfg = checked(load_config(dir));
         auto ckpt = std::make_shared<const io::checkpoint>(io::checkpoint::open(dir));
-        auto w = std::make_shared<cpu_model_weights>(allocate_weights(cfg, head));
+        auto w = std::make_shared<weights_type>(weights_type::allocate(cfg, head));
         load_weights(*w, cfg, std::move(ckpt), options);
         return {std::move(cfg), std::move(w)};
     }
 
-    static std::pair<DeepseekV2Config, std::shared_ptr<const cpu_model_weights>> random_weights(
+    static std::pair<DeepseekV2Config, std::shared_ptr<const weights_type>> random_weights(
         DeepseekV2Config cfg, model_head head, std::uint64_t seed, dtype storage = dtype::f32) {
-        auto w = std::make_shared<cpu_model_weights>(allocate_weights(cfg, head));
+        auto w = std::make_shared<weights_type>(weights_type::allocate(cfg, head));
         init_random_weights(*w, cfg, seed, storage);
         return {std::move(cfg), std::move(w)};
     }
 
 private:
     /// x = embed; per layer x += attn(norm(x)), x += ffn(norm(x)); norm(x) — on the backend's
-    /// weights `w` (cpu_model_weights, or their device copy).
+    /// weights `w` (the host weights, or their device copy).
     template <class Weights>
     void run_layers(stack_result& r, const Weights& w, const forward_args& args, cache_type* cache) const {
         const forward_pass& pass = r.pass;
         const std::int64_t B = r.batch, S = r.seq, P = pass.batch.past, H = cfg_.hidden_size;
         const double eps = cfg_.rms_norm_eps;
 
-        hidden_type x = embed_tokens(pass, w, args);  // [B·S, H]
+        hidden_type x = embed(pass, w.embed_tokens, args.input_ids, args.inputs_embeds);  // [B·S, H]
         if (args.output_hidden_states) r.out.hidden_states.push_back(to_host_tensor(pass, x, {B, S, H}));
 
         for (std::int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
@@ -159,11 +167,16 @@ private:
 
             hidden_type h = normed(pass, x, L.input_layernorm, eps);
             add_residual(pass, x,
-                         attention_block(pass, typename Spec::attention{}, L.self_attn, plan_,
-                                         cache ? &cache->layer(i) : nullptr, probs, h));
+                         attention_impl<attention, backend>::forward(pass, L.self_attn, plan_,
+                                                                     cache ? &cache->layer(i) : nullptr, probs, h));
 
             h = normed(pass, x, L.post_attention_layernorm, eps);
-            add_residual(pass, x, std::visit([&](const auto& mlp) { return feed_forward_block(pass, router{}, mlp, plan_, h); }, L.mlp));
+            hidden_type y;
+            if (const auto* moe = std::get_if<1>(&L.mlp))
+                moe_forward(pass, *moe, plan_.routing, plan_.act, h, y);
+            else
+                expert_mlp_impl<gated_mlp_experts, backend>::forward(pass, std::get<0>(L.mlp), plan_.act, h, y);
+            add_residual(pass, x, y);
 
             if (args.output_hidden_states && i + 1 < cfg_.num_hidden_layers)
                 r.out.hidden_states.push_back(to_host_tensor(pass, x, {B, S, H}));
@@ -175,7 +188,7 @@ private:
 
     DeepseekV2Config cfg_;
     decoder_plan plan_;
-    std::shared_ptr<const cpu_model_weights> weights_;
+    std::shared_ptr<const weights_type> weights_;
     std::shared_ptr<const runtime_type> runtime_;
 };
 

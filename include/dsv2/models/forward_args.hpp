@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "dsv2/core/forward_batch.hpp"
 #include "dsv2/core/tensor.hpp"
 
 namespace dsv2 {
@@ -21,8 +22,8 @@ using logits_to_keep_t = std::variant<std::int64_t, std::vector<std::int64_t>>;
 struct forward_args {
     const tensor<std::int64_t>* input_ids = nullptr;      // [B, S]
     const tensor<float>* inputs_embeds = nullptr;         // [B, S, H]
-    const tensor<std::int64_t>* attention_mask = nullptr;  // [B, S] of 0/1; absent: all ones
-    const tensor<std::int64_t>* position_ids = nullptr;    // [B, S]; absent: 0 .. S-1
+    const tensor<std::int64_t>* attention_mask = nullptr;  // [B, P + S] of 0/1 (P cached tokens); absent: all ones
+    const tensor<std::int64_t>* position_ids = nullptr;    // [B, S]; absent: P .. P+S-1 for every row
     bool output_hidden_states = false;
     bool output_attentions = false;
     const labels_t* labels = nullptr;  // heads only: [B, S] token ids, or [B] / [B, num_labels]
@@ -32,7 +33,7 @@ struct forward_args {
 struct model_output {
     tensor<float> last_hidden_state;           // [B, S, H] after the final norm
     std::vector<tensor<float>> hidden_states;  // L+1 × [B, S, H]: embeddings, each layer, the last normed
-    std::vector<tensor<float>> attentions;     // L × [B, n_h, S, S]
+    std::vector<tensor<float>> attentions;     // L × [B, n_h, S, P + S] (P cached tokens)
 };
 
 struct causal_lm_output {
@@ -48,5 +49,15 @@ struct sequence_classifier_output {
     std::vector<tensor<float>> hidden_states;
     std::vector<tensor<float>> attentions;
 };
+
+/// The batch of a forward from its checked arguments: positions given, or P .. P+S-1 for every row
+/// (transformers' default); the mask given, or all ones.
+inline forward_batch make_forward_batch(const forward_args& args, std::int64_t B, std::int64_t S, std::int64_t P) {
+    forward_batch fb{B, S, P, tensor<std::int64_t>({B, S}), {}};
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t s = 0; s < S; ++s) fb.positions(b, s) = args.position_ids ? (*args.position_ids)(b, s) : P + s;
+    fb.key_mask = args.attention_mask ? *args.attention_mask : tensor<std::int64_t>({B, P + S}, 1);
+    return fb;
+}
 
 }  // namespace dsv2

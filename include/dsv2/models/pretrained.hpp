@@ -2,7 +2,9 @@
 //
 // Checkpoint names are transformers' (see visit_parameters). Routed experts are read either one by
 // one (`mlp.experts.E.gate_proj.weight`, ...) or fused (`mlp.experts.gate_up_proj` [E, 2I, H] with
-// the gate rows first, `mlp.experts.down_proj` [E, H, I]). F32, BF16 and F16 are converted to fp32.
+// the gate rows first, `mlp.experts.down_proj` [E, H, I]). Matrices keep the checkpoint's bf16
+// (mapped in place) unless load_options say otherwise; a parameter typed fp32_kept (weights/) and
+// every F16 tensor become fp32. Every function here is generic over the host weights tree.
 #pragma once
 
 #include <cstring>
@@ -20,7 +22,9 @@
 #include "dsv2/io/checkpoint.hpp"
 #include "dsv2/io/config_json.hpp"
 #include "dsv2/io/safetensors.hpp"
-#include "dsv2/models/model_weights.hpp"
+#include "dsv2/backend/cpu/storage.hpp"
+#include "dsv2/core/tensor.hpp"
+#include "dsv2/weights/model.hpp"
 
 namespace dsv2 {
 
@@ -72,8 +76,8 @@ inline std::string decoder_prefix(const io::checkpoint& ckpt) {
 /// Options of from_pretrained.
 struct load_options {
     /// Storage of the weight matrices: absent keeps the checkpoint's dtype (bf16 stays bf16, mapped
-    /// from the file without a copy; f16 becomes f32); f32 or bf16 converts. Norms, biases and
-    /// kv_b_proj (read per head by absorbed attention) are always fp32.
+    /// from the file without a copy; f16 becomes f32); f32 or bf16 converts. Norms, biases and the
+    /// matrices the weights tree types fp32_kept (kv_b_proj, the router gate) are always fp32.
     std::optional<dtype> weight_dtype{};
     /// Called after each tensor with the bytes read so far and the checkpoint's total (for a
     /// progress bar while loading a large checkpoint).
@@ -108,17 +112,18 @@ inline cpu_weight weight_from(const io::tensor_view& v, std::int64_t rows, std::
     return w;
 }
 
-inline bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+/// Whether a host matrix parameter is typed fp32 (matrix_t<host_storage, fp32_kept>).
+template <class Param>
+inline constexpr bool fp32_typed = std::is_same_v<std::remove_cvref_t<Param>, fp32_weight>;
 
 }  // namespace detail
 
 /// Fills `w` (allocated for `cfg`) from the checkpoint, which `ckpt` keeps mapped for as long as a
 /// weight views it. Missing tensors and wrong shapes are checkpoint_errors naming the tensor (and
 /// both shapes).
-inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std::shared_ptr<const io::checkpoint> ckpt,
-                         const load_options& options = {}) {
+template <class Weights>
+void load_weights(Weights& w, const DeepseekV2Config& cfg, std::shared_ptr<const io::checkpoint> ckpt,
+                  const load_options& options = {}) {
     const std::string prefix = detail::decoder_prefix(*ckpt);
     const std::shared_ptr<const void> owner = ckpt;
     std::uint64_t total = 0, done = 0;
@@ -127,7 +132,7 @@ inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std:
         done += bytes;
         if (options.progress) options.progress(std::min(done, total), total);
     };
-    visit_parameters(w, cfg, prefix, [&](const std::string& name, auto& param, parameter_kind) {
+    visit_parameters(prefix, [&](const std::string& name, parameter_kind, auto& param) {
         using param_type = std::remove_cvref_t<decltype(param)>;
         std::string wanted = name;
         if (prefix.empty() && name.rfind("model.", 0) == 0) wanted = name.substr(6);
@@ -138,13 +143,13 @@ inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std:
         } else {
             const std::int64_t rows = param.rows(), cols = param.cols();
             auto storage_for = [&](dtype stored) {
-                if (detail::ends_with(name, "kv_b_proj.weight")) return dtype::f32;
+                if constexpr (detail::fp32_typed<param_type>) return dtype::f32;
                 if (options.weight_dtype) return *options.weight_dtype;
                 return stored == dtype::bf16 ? dtype::bf16 : dtype::f32;
             };
             if (ckpt->contains(wanted)) {
                 const auto view = ckpt->get(wanted, shape_t{rows, cols});
-                param = detail::weight_from(view, rows, cols, storage_for(view.type), owner, options.populate);
+                param = param_type(detail::weight_from(view, rows, cols, storage_for(view.type), owner, options.populate));
                 tick(view.bytes.size());
                 return;
             }
@@ -155,46 +160,47 @@ inline void load_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std:
                 const std::int64_t E = cfg.n_routed_experts, I = cfg.moe_intermediate_size, H = cfg.hidden_size;
                 if (part == "down_proj" && ckpt->contains(fused + "down_proj")) {
                     const auto v = detail::slice_view(ckpt->get(fused + "down_proj", shape_t{E, H, I}), expert * H * I, H * I);
-                    param = detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate);
+                    param = param_type(detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate));
                     tick(v.bytes.size());
                     return;
                 }
                 if ((part == "gate_proj" || part == "up_proj") && ckpt->contains(fused + "gate_up_proj")) {
                     const std::int64_t first = expert * 2 * I * H + (part == "up_proj" ? I * H : 0);
                     const auto v = detail::slice_view(ckpt->get(fused + "gate_up_proj", shape_t{E, 2 * I, H}), first, I * H);
-                    param = detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate);
+                    param = param_type(detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate));
                     tick(v.bytes.size());
                     return;
                 }
             }
             ckpt->get(wanted);  // throws checkpoint_error naming the missing tensor
         }
-    });
+    }, w);
 }
 
 /// Random weights as transformers initialises them: normal(0, initializer_range) for Linear and
 /// embedding weights, ones for norms, zeros for biases. Matrices are stored as `storage` (fp32, or
 /// bf16 for benchmarks of real-size models); the same seed gives the same weights.
-inline void init_random_weights(cpu_model_weights& w, const DeepseekV2Config& cfg, std::uint64_t seed,
-                                dtype storage = dtype::f32) {
+template <class Weights>
+void init_random_weights(Weights& w, const DeepseekV2Config& cfg, std::uint64_t seed, dtype storage = dtype::f32) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal(0.0f, static_cast<float>(cfg.initializer_range));
-    visit_parameters(w, cfg, "model.", [&](const std::string& param_name, auto& param, parameter_kind kind) {
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(param)>, cpu::vector>) {
+    visit_parameters("model.", [&](const std::string&, parameter_kind kind, auto& param) {
+        using param_type = std::remove_cvref_t<decltype(param)>;
+        if constexpr (std::is_same_v<param_type, cpu::vector>) {
             param.setConstant(kind == parameter_kind::norm ? 1.0f : 0.0f);
         } else {
             const std::int64_t n = param.rows() * param.cols();
-            if (storage == dtype::bf16 && !detail::ends_with(param_name, "kv_b_proj.weight")) {
+            if (storage == dtype::bf16 && !detail::fp32_typed<param_type>) {
                 std::vector<std::uint16_t> bits(static_cast<std::size_t>(n));
                 for (auto& b : bits) b = float_to_bf16(normal(rng));
-                param = cpu_weight::bf16_owned(param.rows(), param.cols(), std::move(bits));
+                param = param_type(cpu_weight::bf16_owned(param.rows(), param.cols(), std::move(bits)));
             } else {
-                param = cpu_weight::zeros(param.rows(), param.cols());
+                param = param_type(cpu_weight::zeros(param.rows(), param.cols()));
                 float* data = param.mutable_f32();
                 for (std::int64_t i = 0; i < n; ++i) data[i] = normal(rng);
             }
         }
-    });
+    }, w);
 }
 
 /// The weight dtype a checkpoint is written in.
@@ -202,13 +208,14 @@ enum class save_dtype { f32, bf16 };
 
 /// Writes config.json (transformers v5 spelling, with `architectures`) and model.safetensors
 /// (per-expert names) into `dir`, which transformers' from_pretrained loads.
-inline void save_weights(const std::filesystem::path& dir, const cpu_model_weights& w, const DeepseekV2Config& cfg,
-                         const std::string& architecture, save_dtype dt = save_dtype::f32) {
+template <class Weights>
+void save_weights(const std::filesystem::path& dir, const Weights& w, const DeepseekV2Config& cfg,
+                  const std::string& architecture, save_dtype dt = save_dtype::f32) {
     std::filesystem::create_directories(dir);
     std::vector<io::tensor_to_write> entries;
     std::vector<std::vector<std::uint16_t>> bf16_buffers;
     std::vector<std::vector<float>> f32_buffers;
-    visit_parameters(w, cfg, "model.", [&](const std::string& name, const auto& param, parameter_kind) {
+    visit_parameters("model.", [&](const std::string& name, parameter_kind, const auto& param) {
         using param_type = std::remove_cvref_t<decltype(param)>;
         shape_t shape;
         std::vector<float> values;  // the parameter in fp32, unless it can be written as stored
@@ -234,7 +241,7 @@ inline void save_weights(const std::filesystem::path& dir, const cpu_model_weigh
             auto& buf = f32_buffers.emplace_back(std::move(values));
             entries.push_back({name, dtype::f32, shape, std::as_bytes(std::span<const float>(buf))});
         }
-    });
+    }, w);
     io::write_safetensors(dir / "model.safetensors", entries, {{"format", "pt"}});
     DeepseekV2Config out = cfg;
     out.torch_dtype = dt == save_dtype::bf16 ? "bfloat16" : "float32";

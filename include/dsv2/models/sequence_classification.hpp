@@ -12,13 +12,13 @@ class DeepseekV2ForSequenceClassification {
 public:
     using model_type = DeepseekV2Model<Spec>;
 
-    DeepseekV2ForSequenceClassification(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights)
+    DeepseekV2ForSequenceClassification(DeepseekV2Config cfg, std::shared_ptr<const typename model_type::weights_type> weights)
         : model(std::move(cfg), std::move(weights)) {
         check_head();
     }
 
     /// With a backend runtime made elsewhere (see DeepseekV2Model).
-    DeepseekV2ForSequenceClassification(DeepseekV2Config cfg, std::shared_ptr<const cpu_model_weights> weights,
+    DeepseekV2ForSequenceClassification(DeepseekV2Config cfg, std::shared_ptr<const typename model_type::weights_type> weights,
                                         std::shared_ptr<const typename model_type::runtime_type> runtime)
         : model(std::move(cfg), std::move(weights), std::move(runtime)) {
         check_head();

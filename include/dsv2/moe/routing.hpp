@@ -1,4 +1,5 @@
-// Router softmax and top-k selection: the parameters and the shared helpers of every router policy.
+// What every router shares: its run-time numbers (routing_params), its result (routing_result),
+// and the helpers of DeepSeek's routers (softmax, top-k, the weight rule).
 #pragma once
 
 #include <algorithm>
@@ -13,17 +14,12 @@
 
 namespace dsv2 {
 
+/// DeepSeek-V2's two selection rules (router_from_config picks one at run time).
 enum class routing_method { greedy, group_limited_greedy };
 
-inline routing_method parse_routing_method(const std::string& topk_method) {
-    if (topk_method == "greedy") return routing_method::greedy;
-    if (topk_method == "group_limited_greedy") return routing_method::group_limited_greedy;
-    throw config_error("topk_method", "'" + topk_method + "' is not a DeepSeek-V2 router (greedy, group_limited_greedy)");
-}
-
-/// The run-time numbers of routing, read once from the config.
+/// The run-time numbers of routing, read once from the config by the router policy (Router::params).
 struct routing_params {
-    routing_method method = routing_method::greedy;
+    routing_method method = routing_method::greedy;  // read by router_from_config only
     std::int64_t experts = 0;     // E
     std::int64_t top_k = 0;       // k
     std::int64_t n_group = 1;
@@ -31,9 +27,9 @@ struct routing_params {
     float routed_scaling_factor = 1.0f;
     bool norm_topk_prob = false;
 
+    /// The fields every router reads; method stays greedy.
     static routing_params from_config(const DeepseekV2Config& cfg) {
         routing_params p;
-        p.method = parse_routing_method(cfg.topk_method);
         p.experts = cfg.n_routed_experts;
         p.top_k = cfg.num_experts_per_tok.value_or(0);
         p.n_group = cfg.n_group.value_or(1);
@@ -42,6 +38,12 @@ struct routing_params {
         p.norm_topk_prob = cfg.norm_topk_prob;
         return p;
     }
+};
+
+/// Routing decisions of T tokens on the host: the k experts of each and their weights.
+struct routing_result {
+    std::vector<std::int64_t> expert;  // [T, k]
+    std::vector<float> weight;         // [T, k]
 };
 
 /// The k best of `scores` (larger first, ties to the lower index) written to idx.
@@ -74,6 +76,46 @@ inline void softmax_inplace(std::span<float> row) {
     float sum = 0.0f;
     for (float& v : row) { v = std::exp(v - mx); sum += v; }
     for (float& v : row) v /= sum;
+}
+
+/// The config checks of DeepSeek-V2's softmax routers: scoring_func "softmax", topk_method one of
+/// `accepted` (a fixed policy names its own), n_group/topk_group >= 1 when set, topk_group <= n_group;
+/// group_limited_greedy needs both set, n_group | E and k <= topk_group · E / n_group.
+inline void check_softmax_routing(const DeepseekV2Config& c, std::initializer_list<const char*> accepted,
+                                  const char* policy) {
+    bool known = false;
+    std::string names;
+    for (const char* a : accepted) {
+        known = known || c.topk_method == a;
+        names += (names.empty() ? "" : ", ") + std::string(a);
+    }
+    if (!known)
+        throw config_error("topk_method", "'" + c.topk_method + "' is not routed by the spec's router '" + policy +
+                                              "' (it routes: " + names + ")" +
+                                              (accepted.size() == 1 ? "; use dsv2::router_from_config to follow the config"
+                                                                    : ""));
+    if (c.scoring_func != "softmax")
+        throw config_error("scoring_func", "'" + c.scoring_func + "' is not scored by the spec's router '" + policy +
+                                               "' (DeepSeek-V2 routers score with softmax)");
+    if (c.n_group && *c.n_group < 1) throw config_error("n_group", "must be >= 1 when set, got " + std::to_string(*c.n_group));
+    if (c.topk_group && *c.topk_group < 1)
+        throw config_error("topk_group", "must be >= 1 when set, got " + std::to_string(*c.topk_group));
+    if (c.n_group && c.topk_group && *c.topk_group > *c.n_group)
+        throw config_error("topk_group", "must be <= n_group (" + std::to_string(*c.topk_group) + " > " +
+                                             std::to_string(*c.n_group) + ")");
+    if (c.topk_method != "group_limited_greedy") return;
+    const std::int64_t E = c.n_routed_experts, k = c.num_experts_per_tok.value_or(0);
+    if (!c.n_group) throw config_error("n_group", "must be set for topk_method group_limited_greedy");
+    if (!c.topk_group) throw config_error("topk_group", "must be set for topk_method group_limited_greedy");
+    const std::int64_t groups = *c.n_group;
+    if (E % groups != 0)
+        throw config_error("n_group", "must divide n_routed_experts (" + std::to_string(E) + " % " +
+                                          std::to_string(groups) + " != 0)");
+    const std::int64_t reachable = *c.topk_group * (E / groups);
+    if (k > reachable)
+        throw config_error("num_experts_per_tok", "must be <= topk_group * n_routed_experts / n_group = " +
+                                                      std::to_string(reachable) + " for group_limited_greedy, got " +
+                                                      std::to_string(k));
 }
 
 }  // namespace dsv2

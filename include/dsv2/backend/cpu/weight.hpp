@@ -120,4 +120,14 @@ private:
     std::shared_ptr<const void> owner_;
 };
 
+/// A cpu_weight that is fp32 by type (matrix_t<host_storage, fp32_kept>): whoever gives it storage
+/// must give fp32 (a loader converts; assigning bf16 storage is an unsupported_error).
+class fp32_weight : public cpu_weight {
+public:
+    fp32_weight() = default;
+    fp32_weight(cpu_weight w) : cpu_weight(std::move(w)) {  // NOLINT: implicit, as a loader assigns
+        if (type() != dtype::f32) throw unsupported_error("fp32_weight: the parameter must be stored in fp32, got bf16");
+    }
+};
+
 }  // namespace dsv2

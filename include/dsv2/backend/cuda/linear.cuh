@@ -142,10 +142,10 @@ void gated_mlp_forward(cuda tag, cublas_handle& blas, cudaStream_t s, const cuda
     if (T <= 0) return;
     const std::int64_t I = w.intermediate_size();
     device_buffer<float> g(static_cast<std::size_t>(T * I), s), u(static_cast<std::size_t>(T * I), s);
-    linear(tag, blas, s, x, w.gate_proj, g.data(), T);
-    linear(tag, blas, s, x, w.up_proj, u.data(), T);
+    linear_forward(tag, blas, s, x, w.gate_proj, g.data(), T);
+    linear_forward(tag, blas, s, x, w.up_proj, u.data(), T);
     gate_activation(tag, s, act, g.data(), u.data(), T * I);
-    linear(tag, blas, s, g.data(), w.down_proj, y, T);
+    linear_forward(tag, blas, s, g.data(), w.down_proj, y, T);
 }
 
 }  // namespace dsv2

@@ -1,4 +1,4 @@
-// Multi-head Latent Attention: the parts both forms share (sizes, projections, expanded attention).
+// Multi-head Latent Attention on the CPU: the parts both policies share (projections, expanded attention).
 //
 //   q      = h·W_Qᵀ                      or  rmsnorm(h·W_DQᵀ)·W_UQᵀ          [T, n_h·d_qk]
 //   ckv    = h·W_DKVᵀ                    = [c | k_pe]                          [T, d_c + d_rope]
@@ -13,31 +13,17 @@
 #include <optional>
 #include <vector>
 
-#include "dsv2/attention/attention_batch.hpp"
-#include "dsv2/attention/masked_softmax.hpp"
-#include "dsv2/attention/mla_weights.hpp"
+#include "dsv2/attention/mla/dims.hpp"
 #include "dsv2/attention/rope.hpp"
-#include "dsv2/config.hpp"
+#include "dsv2/backend/cpu/linear.hpp"
+#include "dsv2/backend/cpu/masked_softmax.hpp"
+#include "dsv2/backend/cpu/rmsnorm.hpp"
+#include "dsv2/backend/cpu/storage.hpp"
+#include "dsv2/core/attention_batch.hpp"
 #include "dsv2/core/tensor.hpp"
-#include "dsv2/layers/rmsnorm.hpp"
+#include "dsv2/weights/mla.hpp"
 
 namespace dsv2 {
-
-/// The sizes MLA needs, read once from the config.
-struct mla_dims {
-    std::int64_t hidden, heads, d_nope, d_rope, d_v, d_c;
-    std::optional<std::int64_t> d_cq;
-    float scale;
-
-    std::int64_t d_qk() const noexcept { return d_nope + d_rope; }
-    std::int64_t d_kv() const noexcept { return d_nope + d_v; }  // per-head row block of kv_b_proj
-
-    static mla_dims from_config(const DeepseekV2Config& cfg) {
-        return {cfg.hidden_size,      cfg.num_attention_heads, cfg.qk_nope_head_dim,
-                cfg.qk_rope_head_dim, cfg.v_head_dim,          cfg.kv_lora_rank,
-                cfg.q_lora_rank,      static_cast<float>(cfg.softmax_scale())};
-    }
-};
 
 /// The projections of the S new tokens that both MLA forms share.
 struct mla_projections {
@@ -46,17 +32,17 @@ struct mla_projections {
     cpu::matrix k_pe;  // [T, d_rope] rotated, shared by all heads
 };
 
-inline mla_projections mla_project(cpu tag, const cpu_mla_weights& w, const mla_dims& dm, const rope_table& rope,
+inline mla_projections mla_project(cpu tag, const mla_weights<host_storage>& w, const mla_dims& dm, const rope_table& rope,
                                    const cpu::matrix& h, const attention_batch& ab) {
     mla_projections p;
     if (w.q_proj) {
-        linear(tag, h, *w.q_proj, p.q);
+        linear_forward(tag, h, *w.q_proj, p.q);
     } else {
-        cpu::matrix cq = linear(tag, h, *w.q_a_proj);  // [T, d_cq]
+        cpu::matrix cq = linear_forward(tag, h, *w.q_a_proj);  // [T, d_cq]
         rmsnorm_inplace(tag, cq, w.q_a_layernorm, 1e-6);
-        linear(tag, cq, *w.q_b_proj, p.q);
+        linear_forward(tag, cq, *w.q_b_proj, p.q);
     }
-    const cpu::matrix ckv = linear(tag, h, w.kv_a_proj_with_mqa);  // [T, d_c + d_rope]
+    const cpu::matrix ckv = linear_forward(tag, h, w.kv_a_proj_with_mqa);  // [T, d_c + d_rope]
     p.c_n = ckv.leftCols(dm.d_c);
     rmsnorm_inplace(tag, p.c_n, w.kv_a_layernorm, 1e-6);
     p.k_pe = ckv.rightCols(dm.d_rope);
@@ -75,9 +61,9 @@ inline mla_projections mla_project(cpu tag, const cpu_mla_weights& w, const mla_
 
 /// Expanded keys and values of the new tokens: K [T, n_h·d_qk] (per head [k_nope | k_pe]) and
 /// V [T, n_h·d_v] — the rows an expanded cache stores.
-inline void mla_expand_kv(cpu tag, const cpu_mla_weights& w, const mla_dims& dm, const mla_projections& p,
+inline void mla_expand_kv(cpu tag, const mla_weights<host_storage>& w, const mla_dims& dm, const mla_projections& p,
                           cpu::matrix& k, cpu::matrix& v) {
-    const cpu::matrix kv = linear(tag, p.c_n, w.kv_b_proj);  // [T, n_h·(d_nope + d_v)]
+    const cpu::matrix kv = linear_forward(tag, p.c_n, w.kv_b_proj);  // [T, n_h·(d_nope + d_v)]
     const Eigen::Index T = kv.rows();
     k.resize(T, dm.heads * dm.d_qk());
     v.resize(T, dm.heads * dm.d_v);

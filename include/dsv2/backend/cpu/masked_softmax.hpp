@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "dsv2/attention/attention_batch.hpp"
+#include "dsv2/core/attention_batch.hpp"
 #include "dsv2/backend/cpu/cpu.hpp"
 
 namespace dsv2 {

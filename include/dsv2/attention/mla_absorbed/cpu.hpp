@@ -1,4 +1,4 @@
-// Attention policy `mla_absorbed`: MLA over the latent cache by weight absorption.
+// attention_impl<mla_absorbed, cpu>: MLA over the latent cache by weight absorption.
 //
 // Per head h, with W_UK[h] = rows h·(d_nope+d_v) + [0, d_nope) of kv_b_proj ([d_nope, d_c]) and
 // W_UV[h] the next d_v rows ([d_v, d_c]):
@@ -15,27 +15,15 @@
 // expanded and attention runs as mla_expanded does, and the new latents are stored all the same.
 #pragma once
 
-#include "dsv2/attention/mla.hpp"
+#include "dsv2/attention/attention_impl.hpp"
+#include "dsv2/attention/mla/cpu.hpp"
+#include "dsv2/attention/mla_absorbed/policy.hpp"
 #include "dsv2/cache/latent_kv_cache.hpp"
 
 namespace dsv2 {
 
-struct mla_absorbed {
-    static constexpr const char* name = "mla_absorbed";
-    using cache_type = latent_kv_cache;
-
-    /// New tokens per forward from which the expanded form is used (prefill). Absorbed attention
-    /// costs n_h·(d_rope + 2·d_c) per query-key pair, expanded n_h·(d_qk + d_v) plus expanding every
-    /// cached latent once, so the crossing depends on S, not on the context: measured on a
-    /// Lite-shaped layer after 512 cached tokens (bench_blocks mla_latent_switch, one thread):
-    /// 128 new tokens 71.7 ms absorbed vs 73.8 ms expanded, 256 new tokens 155 vs 129 ms (with the
-    /// bf16 tile GEMM; the earlier kernels gave 183/190 and 361/314 ms — the same crossing).
-    /// See docs/performance.md, "MLA switch point".
-    static constexpr std::int64_t expanded_from_new_tokens = 192;
-};
-
 /// Absorbed attention of the S new queries of every row over the cached latents [P+S, d_rope + d_c].
-inline void mla_attend_absorbed(cpu, const cpu_mla_weights& w, const mla_dims& dm, const cpu::matrix& q,
+inline void mla_attend_absorbed(cpu, const mla_weights<host_storage>& w, const mla_dims& dm, const cpu::matrix& q,
                                 const latent_kv_cache::layer_cache& cache, const attention_batch& ab,
                                 cpu::matrix& out, tensor<float>* probs) {
     const std::int64_t S = ab.new_tokens, T = ab.total(), nh = dm.heads;
@@ -68,7 +56,7 @@ inline void mla_attend_absorbed(cpu, const cpu_mla_weights& w, const mla_dims& d
 /// h [B·S, H] (normed) -> [B·S, H] over the latent cache: the new latents are appended, then
 /// absorbed attention when fewer than `expanded_from` tokens are new, expanded attention otherwise.
 /// Without a cache: the expanded form.
-inline cpu::matrix mla_forward_latent(cpu tag, const cpu_mla_weights& w, const mla_dims& dm, const rope_table& rope,
+inline cpu::matrix mla_forward_latent(cpu tag, const mla_weights<host_storage>& w, const mla_dims& dm, const rope_table& rope,
                                       const cpu::matrix& h, const attention_batch& ab,
                                       latent_kv_cache::layer_cache* cache, tensor<float>* probs,
                                       std::int64_t expanded_from) {
@@ -81,7 +69,7 @@ inline cpu::matrix mla_forward_latent(cpu tag, const cpu_mla_weights& w, const m
         mla_attend_expanded(
             tag, dm, p.q, [&](std::int64_t b) { return k.middleRows(b * S, S); },
             [&](std::int64_t b) { return v.middleRows(b * S, S); }, ab, attn, probs);
-        return linear(tag, attn, w.o_proj);
+        return linear_forward(tag, attn, w.o_proj);
     }
     cpu::matrix latents(p.k_pe.rows(), dm.d_rope + dm.d_c);  // [B·S, d_rope + d_c]
     latents << p.k_pe, p.c_n;
@@ -93,7 +81,7 @@ inline cpu::matrix mla_forward_latent(cpu tag, const cpu_mla_weights& w, const m
         std::vector<cpu::matrix> keys(static_cast<std::size_t>(ab.batch)), values(keys.size());
         for (std::int64_t b = 0; b < ab.batch; ++b) {
             const auto rows = cache->latents.rows(b);
-            mla_projections ctx;  // kv_b_proj is kept in fp32 (see models/pretrained.hpp)
+            mla_projections ctx;
             ctx.k_pe = rows.leftCols(dm.d_rope);
             ctx.c_n = rows.rightCols(dm.d_c);
             mla_expand_kv(tag, w, dm, ctx, keys[static_cast<std::size_t>(b)], values[static_cast<std::size_t>(b)]);
@@ -102,14 +90,20 @@ inline cpu::matrix mla_forward_latent(cpu tag, const cpu_mla_weights& w, const m
             tag, dm, p.q, [&](std::int64_t b) -> const cpu::matrix& { return keys[static_cast<std::size_t>(b)]; },
             [&](std::int64_t b) -> const cpu::matrix& { return values[static_cast<std::size_t>(b)]; }, ab, attn, probs);
     }
-    return linear(tag, attn, w.o_proj);
+    return linear_forward(tag, attn, w.o_proj);
 }
 
-/// The policy's overload: the switch point is mla_absorbed::expanded_from_new_tokens.
-inline cpu::matrix mla_forward(cpu tag, mla_absorbed, const cpu_mla_weights& w, const mla_dims& dm,
-                               const rope_table& rope, const cpu::matrix& h, const attention_batch& ab,
-                               latent_kv_cache::layer_cache* cache, tensor<float>* probs) {
-    return mla_forward_latent(tag, w, dm, rope, h, ab, cache, probs, mla_absorbed::expanded_from_new_tokens);
-}
+/// The hook: mla_absorbed on the CPU caches latents (latent_kv_cache).
+template <>
+struct attention_impl<mla_absorbed, cpu> {
+    using cache = latent_kv_cache;
+
+    template <class Pass, class Plan>
+    static cpu::matrix forward(const Pass& pass, const mla_weights<host_storage>& w, const Plan& plan,
+                               cache::layer_cache* layer, tensor<float>* probs, const cpu::matrix& h) {
+        return mla_forward_latent(cpu{}, w, plan.attention, plan.rope, h, pass.batch.view(), layer, probs,
+                                  mla_absorbed::expanded_from_new_tokens);
+    }
+};
 
 }  // namespace dsv2

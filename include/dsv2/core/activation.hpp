@@ -4,7 +4,6 @@
 #include <cmath>
 #include <string_view>
 
-#include "dsv2/backend/cpu/cpu.hpp"
 #include "dsv2/core/error.hpp"
 
 namespace dsv2 {
@@ -32,14 +31,6 @@ inline float apply(activation a, float z) noexcept {
         case activation::relu: return z > 0.0f ? z : 0.0f;
     }
     return z;
-}
-
-/// gate [T, I] <- act(gate) ⊙ up, element-wise (the "gated" of a gated MLP).
-inline void gate_activation_inplace(cpu, activation a, cpu::matrix& gate, const cpu::matrix& up) {
-    float* g = gate.data();
-    const float* u = up.data();
-    const Eigen::Index n = gate.size();
-    for (Eigen::Index i = 0; i < n; ++i) g[i] = apply(a, g[i]) * u[i];
 }
 
 }  // namespace dsv2

@@ -1,20 +1,17 @@
-// Attention policy `mla_expanded`: MLA computed in expanded form — K [k_nope | k_pe] and V
+// attention_impl<mla_expanded, cpu>: MLA computed in expanded form — K [k_nope | k_pe] and V
 // materialised per head — cached (when a cache is given) in the expanded layout.
 #pragma once
 
-#include "dsv2/attention/mla.hpp"
+#include "dsv2/attention/attention_impl.hpp"
+#include "dsv2/attention/mla/cpu.hpp"
+#include "dsv2/attention/mla_expanded/policy.hpp"
 #include "dsv2/cache/expanded_kv_cache.hpp"
 
 namespace dsv2 {
 
-struct mla_expanded {
-    static constexpr const char* name = "mla_expanded";
-    using cache_type = expanded_kv_cache;
-};
-
 /// h [B·S, H] (normed) -> [B·S, H]. With a layer cache, the new K/V rows are appended to it and the
 /// queries attend over all P+S slots.
-inline cpu::matrix mla_forward(cpu tag, mla_expanded, const cpu_mla_weights& w, const mla_dims& dm,
+inline cpu::matrix mla_forward_expanded(cpu tag, const mla_weights<host_storage>& w, const mla_dims& dm,
                                const rope_table& rope, const cpu::matrix& h, const attention_batch& ab,
                                expanded_kv_cache::layer_cache* cache, tensor<float>* probs) {
     const mla_projections p = mla_project(tag, w, dm, rope, h, ab);
@@ -33,7 +30,19 @@ inline cpu::matrix mla_forward(cpu tag, mla_expanded, const cpu_mla_weights& w, 
             tag, dm, p.q, [&](std::int64_t b) { return k.middleRows(b * S, S); },
             [&](std::int64_t b) { return v.middleRows(b * S, S); }, ab, attn, probs);
     }
-    return linear(tag, attn, w.o_proj);
+    return linear_forward(tag, attn, w.o_proj);
 }
+
+/// The hook: mla_expanded on the CPU caches per-head keys and values (expanded_kv_cache).
+template <>
+struct attention_impl<mla_expanded, cpu> {
+    using cache = expanded_kv_cache;
+
+    template <class Pass, class Plan>
+    static cpu::matrix forward(const Pass& pass, const mla_weights<host_storage>& w, const Plan& plan,
+                               cache::layer_cache* layer, tensor<float>* probs, const cpu::matrix& h) {
+        return mla_forward_expanded(cpu{}, w, plan.attention, plan.rope, h, pass.batch.view(), layer, probs);
+    }
+};
 
 }  // namespace dsv2

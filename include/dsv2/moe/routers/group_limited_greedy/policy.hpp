@@ -1,25 +1,35 @@
-// Router policy `group_limited_greedy` (DeepSeek-V2): experts form n_group contiguous groups; a
-// group scores the MAX probability inside it (V3's top-2 sum is a different rule); only the
-// topk_group best groups stay, the rest are zeroed, and the top-k of what remains is chosen.
+// Router policy `router_group_limited_greedy` (DeepSeek-V2): softmax over the E experts; experts
+// form n_group contiguous groups; a group scores the MAX probability inside it (V3's top-2 sum is
+// a different rule); only the topk_group best groups stay, the rest are zeroed, and the top-k of
+// what remains is chosen.
 #pragma once
 
 #include <vector>
 
 #include "dsv2/moe/routing.hpp"
+#include "dsv2/weights/moe.hpp"
 
 namespace dsv2 {
 
 struct router_group_limited_greedy {
     static constexpr const char* name = "group_limited_greedy";
+    template <class S>
+    using weights = router_gate<S>;
 
-    static void check(const DeepseekV2Config& cfg) {
-        if (cfg.topk_method != "group_limited_greedy")
-            throw config_error("topk_method", "is '" + cfg.topk_method +
-                                                  "' but the model spec fixes the router to 'group_limited_greedy' "
-                                                  "(use dsv2::router_from_config to follow the config)");
+    static void check(const DeepseekV2Config& cfg) { check_softmax_routing(cfg, {"group_limited_greedy"}, name); }
+    static routing_params params(const DeepseekV2Config& cfg) {
+        routing_params p = routing_params::from_config(cfg);
+        p.method = routing_method::group_limited_greedy;
+        return p;
     }
 
-    static void select(const routing_params& p, std::span<const float> probs, std::int64_t* idx, float* weight) {
+    template <class W>
+    static void select(const W&, const routing_params& p, std::span<float> logits, std::int64_t* idx, float* weight) {
+        softmax_inplace(logits);
+        pick(p, logits, idx, weight);
+    }
+
+    static void pick(const routing_params& p, std::span<const float> probs, std::int64_t* idx, float* weight) {
         const std::int64_t per_group = p.experts / p.n_group;
         std::vector<float> group_score(static_cast<std::size_t>(p.n_group));
         for (std::int64_t g = 0; g < p.n_group; ++g) {

@@ -50,10 +50,6 @@ public:
 
     void crop(std::int64_t length) { length_ = std::min(length_, length); }
     void clear() noexcept { length_ = 0; }
-    void release() {
-        std::vector<float>().swap(data_);
-        length_ = capacity_ = 0;
-    }
 
 private:
     static std::int64_t round_up(std::int64_t tokens) { return (tokens + block_tokens - 1) / block_tokens * block_tokens; }
