@@ -77,7 +77,7 @@ int generate_with(const std::filesystem::path& dir, const parsed_options& opts, 
     std::printf("[prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | %s cache %.1f KiB]\n",
                 static_cast<long long>(out.prompt_tokens), out.prefill_seconds > 0 ? double(out.prompt_tokens) / out.prefill_seconds : 0.0,
                 static_cast<long long>(decoded), out.decode_seconds > 0 ? double(decoded) / out.decode_seconds : 0.0,
-                Spec::cache::name, double(out.cache_bytes) / 1024.0);
+                spec_cache_t<Spec>::name, double(out.cache_bytes) / 1024.0);
     return 0;
 }
 

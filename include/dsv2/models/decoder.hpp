@@ -27,19 +27,21 @@ public:
     using attention = typename Spec::attention;
     using router = typename Spec::router;
     using expert_mlp = typename Spec::expert_mlp;
-    using cache_type = spec_cache_t<Spec>;
     using weights_type = spec_weights_t<Spec>;  // host weights, as loaded
     using runtime_type = backend_runtime<backend, weights_type>;
+    static_assert(requires { typename runtime_type::forward_pass; },
+                  "dsv2: backend_runtime<Backend, Weights> is missing or incomplete for the spec's backend "
+                  "(see backend/runtime.hpp for what a backend provides)");
     using forward_pass = typename runtime_type::forward_pass;
     using hidden_type = typename forward_pass::hidden;  // [B·S, H] activations on the backend
     static_assert(backend_runtime_for<runtime_type, forward_pass>,
-                  "dsv2: backend_runtime<Backend, Weights> is missing or incomplete for the spec's backend "
-                  "(see backend/runtime.hpp for what a backend provides)");
+                  "dsv2: backend_runtime<Backend, Weights> lacks a primitive that backend/runtime.hpp lists");
+    using cache_type = spec_cache_t<Spec>;
     static_assert(detail::accepts_cache<attention_impl<attention, backend>, cache_type>(),
                   "dsv2: the spec's cache layout is not one the spec's attention policy runs on for this backend");
 
-    /// Takes a config and weights allocated for it (see allocate_weights). Validates the config and
-    /// checks it against the spec's fixed policies.
+    /// Takes a config and weights allocated for it (weights_type::allocate, then filled). Validates
+    /// the config and lets the spec's router check its fields.
     DeepseekV2Model(DeepseekV2Config cfg, std::shared_ptr<const weights_type> weights)
         : cfg_(checked(std::move(cfg))),
           plan_(decoder_plan::from_config<router>(cfg_)),
