@@ -58,7 +58,10 @@ public:
     std::string push(std::int64_t id) {
         if (id < 0 || id > 255) return {};
         const auto b = static_cast<unsigned char>(id);
-        if (!pending_.empty() && (b & 0xC0) != 0x80) return flush() + push(id);  // broken sequence
+        if (!pending_.empty() && (b & 0xC0) != 0x80) {  // a broken sequence: pass its bytes through
+            std::string head = flush();
+            return head + push(id);
+        }
         pending_.push_back(static_cast<char>(b));
         const auto lead = static_cast<unsigned char>(pending_.front());
         const std::size_t need = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 1;
