@@ -97,11 +97,12 @@ int generate_with(const std::filesystem::path& dir, const parsed_options& opts, 
         std::cout << "\n";
     }
     const std::int64_t decoded = out.new_tokens - 1;
-    std::printf("[prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | %s cache %.1f KiB | %s, stopped by %s]\n",
+    // tools/compare_pytorch parses this line: keep its form
+    std::printf("[prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | %s cache %.1f KiB]\n",
                 static_cast<long long>(out.prompt_tokens), out.prefill_seconds > 0 ? double(out.prompt_tokens) / out.prefill_seconds : 0.0,
                 static_cast<long long>(decoded), out.decode_seconds > 0 ? double(decoded) / out.decode_seconds : 0.0,
-                Spec::cache::name, double(out.cache_bytes) / 1024.0, gc.greedy() ? "greedy" : "sampling",
-                to_string(out.finish_reasons[0]));
+                Spec::cache::name, double(out.cache_bytes) / 1024.0);
+    std::printf("[%s, stopped by %s]\n", gc.greedy() ? "greedy" : "sampling", to_string(out.finish_reasons[0]));
     return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include <dsv2/config.hpp>
 #include <dsv2/generation/byte_tokenizer.hpp>
+#include <dsv2/generation/generation_config.hpp>
 #include <dsv2/generation/text_decoder.hpp>
 
 namespace dsv2::cli {
