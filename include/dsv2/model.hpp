@@ -13,6 +13,7 @@
 #include "dsv2/generation/generate.hpp"
 #include "dsv2/io/checkpoint.hpp"
 #include "dsv2/io/config_json.hpp"
+#include "dsv2/io/generation_config_json.hpp"
 #include "dsv2/io/safetensors.hpp"
 #include "dsv2/models/causal_lm.hpp"
 #include "dsv2/models/decoder.hpp"

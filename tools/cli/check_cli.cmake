@@ -1,7 +1,8 @@
 # Runs the dsv2 executable once and checks its exit status and output (a CTest helper: CTest's own
 # PASS_REGULAR_EXPRESSION ignores the exit status and accepts any one of several patterns).
 #   cmake -DDSV2=<exe> -DARGS=<a|b|...> -DEXPECT_RC=<n>
-#         [-DSTDOUT_HAS=<s1|s2|...>] [-DSTDERR_HAS=<s1|...>] [-DSTDERR_ONE_LINE=ON] -P check_cli.cmake
+#         [-DSTDOUT_HAS=<s1|s2|...>] [-DSTDOUT_LACKS=<s1|...>] [-DSTDERR_HAS=<s1|...>] [-DSTDERR_ONE_LINE=ON]
+#         -P check_cli.cmake
 # Strings are matched literally; '|' separates list items.
 cmake_minimum_required(VERSION 3.25)
 
@@ -29,6 +30,15 @@ foreach(_stream out err)
     endforeach()
   endif()
 endforeach()
+if(NOT "${STDOUT_LACKS}" STREQUAL "")
+  string(REPLACE "|" ";" _unwanted "${STDOUT_LACKS}")
+  foreach(_s IN LISTS _unwanted)
+    string(FIND "${_out}" "${_s}" _pos)
+    if(NOT _pos EQUAL -1)
+      string(APPEND _failures "stdout has '${_s}'\n")
+    endif()
+  endforeach()
+endif()
 if(STDERR_ONE_LINE)
   if(NOT _err MATCHES "^dsv2: error: [^\n]+\n$")
     string(APPEND _failures "stderr is not exactly one 'dsv2: error: ...' line\n")

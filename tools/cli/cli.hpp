@@ -58,11 +58,15 @@ inline constexpr command commands[] = {
      "config summary, parameter counts, KV-cache sizes and checkpoint contents of a model directory or "
      "config.json",
      run_info},
-    {"forward", "MODEL_DIR --ids \"1,2;3,4\" [--mask M] [--positions P] [--head causal-lm|classification] [--hidden-states] --out OUT.safetensors",
+    {"forward", "MODEL_DIR --ids \"1,2;3,4\" [--mask M] [--positions P] [--head causal-lm|classification] [--hidden-states] "
+                "[--threads N] --out OUT.safetensors",
      "run one forward and write logits (and hidden states) to a safetensors file", run_forward},
-    {"generate", "MODEL_DIR (--prompt TEXT | --ids \"1,2,3\") [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] "
-                 "[--min-p P] [--repetition-penalty R] [--seed S] [--cache latent|expanded] [--print-ids]",
-     "stream a continuation (--temperature 0: greedy), then prefill/decode tokens/s", run_generate},
+    {"generate", "MODEL_DIR (--prompt TEXT | --ids \"1,2,3\") [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
+                 "[--greedy | --sample] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] "
+                 "[--repetition-penalty R] [--cache latent|expanded] [--threads N] [--print-ids]",
+     "stream a continuation, then prefill/decode tokens/s; defaults from MODEL_DIR/generation_config.json, "
+     "else greedy; flags win",
+     run_generate},
 };
 
 }  // namespace dsv2::cli

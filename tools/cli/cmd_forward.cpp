@@ -1,5 +1,5 @@
 // dsv2 forward MODEL_DIR --ids "1,2,3;4,5,6" [--mask ...] [--positions ...]
-//              [--head causal-lm|classification] [--hidden-states] --out OUT.safetensors
+//              [--head causal-lm|classification] [--hidden-states] [--threads N] --out OUT.safetensors
 // Runs one forward and writes `logits` (F32; [B,S,vocab] or [B,num_labels]) and, with
 // --hidden-states, hidden_states.0 .. hidden_states.L, so that any other implementation can be
 // compared with dsv2 on any checkpoint.
@@ -13,7 +13,7 @@
 namespace dsv2::cli {
 
 int run_forward(args_t args) {
-    const auto opts = parse_options(args, {"--ids", "--mask", "--positions", "--head", "--out"}, {"--hidden-states"});
+    const auto opts = parse_options(args, {"--ids", "--mask", "--positions", "--head", "--out", "--threads"}, {"--hidden-states"});
     if (opts.positional.size() != 1) throw usage_error(opts.positional.empty() ? "missing MODEL_DIR" : "expected one MODEL_DIR");
     const auto ids_text = opts.get("--ids");
     if (!ids_text) throw usage_error("missing --ids");
@@ -23,6 +23,7 @@ int run_forward(args_t args) {
     if (head != "causal-lm" && head != "classification")
         throw usage_error("--head: '" + head + "' is neither causal-lm nor classification");
 
+    apply_threads(opts);
     const auto ids = parse_matrix(*ids_text, "--ids");
     std::optional<tensor<std::int64_t>> mask, positions;
     if (auto m = opts.get("--mask")) mask = parse_matrix(*m, "--mask");

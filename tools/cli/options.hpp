@@ -12,25 +12,36 @@
 
 #include <dsv2/core/tensor.hpp>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "cli.hpp"
 
 namespace dsv2::cli {
 
-/// Positional arguments and --options of one subcommand. `flags` take no value.
+/// Positional arguments and --options of one subcommand. `flags` take no value; `repeatable`
+/// options may be given several times (get_all).
 struct parsed_options {
     std::vector<std::string_view> positional;
     std::map<std::string, std::string, std::less<>> values;
+    std::map<std::string, std::vector<std::string>, std::less<>> lists;
     std::set<std::string, std::less<>> flags;
 
-    bool has(std::string_view name) const { return values.count(name) || flags.count(name); }
+    bool has(std::string_view name) const { return values.count(name) || flags.count(name) || lists.count(name); }
     std::optional<std::string> get(std::string_view name) const {
         auto it = values.find(name);
         return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
     }
+    std::vector<std::string> get_all(std::string_view name) const {
+        auto it = lists.find(name);
+        return it == lists.end() ? std::vector<std::string>{} : it->second;
+    }
 };
 
 inline parsed_options parse_options(args_t args, const std::set<std::string, std::less<>>& valued,
-                                    const std::set<std::string, std::less<>>& flags) {
+                                    const std::set<std::string, std::less<>>& flags,
+                                    const std::set<std::string, std::less<>>& repeatable = {}) {
     parsed_options p;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view a = args[i];
@@ -38,6 +49,9 @@ inline parsed_options parse_options(args_t args, const std::set<std::string, std
             const std::string name(a);
             if (flags.count(name)) {
                 p.flags.insert(name);
+            } else if (repeatable.count(name)) {
+                if (i + 1 >= args.size()) throw usage_error(name + " needs a value");
+                p.lists[name].push_back(std::string(args[++i]));
             } else if (valued.count(name)) {
                 if (i + 1 >= args.size()) throw usage_error(name + " needs a value");
                 if (p.values.count(name)) throw usage_error(name + " given twice");
@@ -60,6 +74,18 @@ T parse_number(const std::string& text, std::string_view option) {
     if (ec != std::errc() || ptr != end || text.empty())
         throw usage_error(std::string(option) + ": '" + text + "' is not a number");
     return v;
+}
+
+/// --threads N: the OpenMP threads of dsv2's CPU kernels (N ≥ 1). Without OpenMP (DSV2_OPENMP=OFF)
+/// the kernels run serially and N is only validated.
+inline void apply_threads(const parsed_options& opts) {
+    const auto text = opts.get("--threads");
+    if (!text) return;
+    const auto n = parse_number<int>(*text, "--threads");
+    if (n < 1) throw usage_error("--threads: must be ≥ 1, got " + *text);
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
 }
 
 /// "1,2,3;4,5,6" -> [[1,2,3],[4,5,6]]: rows separated by ';', values by ','. Rows must agree in length.

@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dsv2/core/error.hpp"
+#include "dsv2/generation/text_decoder.hpp"
 
 namespace dsv2 {
 
@@ -43,6 +45,36 @@ public:
     std::string decode_one(std::int64_t id) const {
         return id >= 0 && id < 256 ? std::string(1, static_cast<char>(static_cast<unsigned char>(id))) : std::string();
     }
+
+    /// A fresh incremental decoder per call (for generate()'s stop strings and streaming).
+    text_decoder_factory text_decoders() const;
 };
+
+/// The incremental decoder of a byte_tokenizer: bytes are held back until they complete a UTF-8
+/// character, so push() never returns half a character. Special ids give ""; a byte that cannot
+/// be part of valid UTF-8 (or a sequence broken by one) is passed through as it is.
+class byte_text_decoder {
+public:
+    std::string push(std::int64_t id) {
+        if (id < 0 || id > 255) return {};
+        const auto b = static_cast<unsigned char>(id);
+        if (!pending_.empty() && (b & 0xC0) != 0x80) {  // a broken sequence: pass its bytes through
+            std::string head = flush();
+            return head + push(id);
+        }
+        pending_.push_back(static_cast<char>(b));
+        const auto lead = static_cast<unsigned char>(pending_.front());
+        const std::size_t need = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 1;
+        return pending_.size() >= need ? flush() : std::string();
+    }
+
+private:
+    std::string flush() { return std::exchange(pending_, std::string()); }
+    std::string pending_;
+};
+
+inline text_decoder_factory byte_tokenizer::text_decoders() const {
+    return dsv2::text_decoders([] { return byte_text_decoder{}; });
+}
 
 }  // namespace dsv2
