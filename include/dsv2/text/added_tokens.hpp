@@ -3,6 +3,11 @@
 // as `tokenizers`' AddedVocabulary does. Tokens with normalized=false are matched in the raw text
 // first; the remaining text is normalized and then searched for the tokens with normalized=true
 // (whose contents are normalized too).
+//
+// Ids are assigned as `tokenizers` assigns them when it loads a file, not read from the "id"
+// fields: a token whose content is in the model's vocabulary (or was added before) keeps that id;
+// any other token gets the next id after the model's vocabulary (its entry count) and the added
+// tokens so far. For the files `tokenizers` writes, that is the id in the file.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "dsv2/text/bpe.hpp"
 #include "dsv2/text/json_access.hpp"
 #include "dsv2/text/normalizers.hpp"
 #include "dsv2/text/regex.hpp"
@@ -26,6 +32,9 @@ namespace dsv2::text {
 struct added_token {
     std::int64_t id = 0;
     std::string content;
+    /// What id_to_token/decode give: the content, normalized when the token is `normalized`
+    /// (as `tokenizers` does).
+    std::string text;
     bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
 };
 
@@ -84,23 +93,40 @@ public:
     added_vocabulary() = default;
 
     /// Parses the "added_tokens" array; normalized tokens' contents go through `norm` for matching.
-    void load(const nlohmann::json& list, const detail::json_where& w, const normalizer* norm) {
+    void load(const nlohmann::json& list, const detail::json_where& w, const normalizer* norm, const bpe_model& model) {
         using namespace detail;
         if (list.is_null()) return;
         if (!list.is_array()) w.fail("expected an array");
+        std::vector<added_token> parsed;
         for (std::size_t i = 0; i < list.size(); ++i) {
             const auto wi = w.at(i);
             const auto& t = list[i];
             if (!t.is_object()) wi.fail("expected an object");
             added_token a;
-            a.id = as_id(require(t, "id", wi), wi.at("id"));
+            (void)as_id(require(t, "id", wi), wi.at("id"));  // checked, but reassigned below
             a.content = string_field(t, "content", wi);
-            if (a.content.empty()) wi.at("content").fail("an added token cannot be empty");
             a.single_word = bool_field(t, "single_word", wi, false);
             a.lstrip = bool_field(t, "lstrip", wi, false);
             a.rstrip = bool_field(t, "rstrip", wi, false);
             a.special = bool_field(t, "special", wi, false);
             a.normalized = bool_field(t, "normalized", wi, !a.special);
+            if (a.special && !a.content.empty()) special_contents_.insert(a.content);
+            parsed.push_back(std::move(a));
+        }
+        for (auto& a : parsed) {
+            if (a.content.empty()) continue;  // `tokenizers` ignores empty tokens
+            if (const auto it = by_content_.find(a.content); it != by_content_.end()) {
+                const auto& old = tokens_[it->second];
+                if (old.single_word == a.single_word && old.lstrip == a.lstrip && old.rstrip == a.rstrip &&
+                    old.normalized == a.normalized && old.special == a.special) {
+                    continue;  // an exact duplicate
+                }
+                a.id = old.id;
+            } else if (const auto id = model.token_to_id(a.content)) {
+                a.id = *id;
+            } else {
+                a.id = max_id_ >= model.entries() || model.entries() == 0 ? max_id_ + 1 : model.entries();
+            }
             add(std::move(a), norm);
         }
     }
@@ -137,7 +163,6 @@ public:
 
 private:
     void add(added_token a, const normalizer* norm) {
-        if (a.special) special_contents_.insert(a.content);
         if (a.id > max_id_) max_id_ = a.id;
         // a later entry with the same content replaces an earlier one
         std::size_t index;
@@ -153,8 +178,10 @@ private:
         if (a.normalized) {
             std::string key = a.content;
             if (norm) norm->normalize(key);
+            tokens_[index].text = key;
             normalized_trie_.insert(key, index);
         } else {
+            tokens_[index].text = a.content;
             raw_trie_.insert(a.content, index);
         }
     }

@@ -122,6 +122,8 @@ public:
         if (t.empty()) return nullptr;  // a gap in the ids (tokens are never empty)
         return &t;
     }
+    /// Number of vocabulary entries (`tokenizers`' BPE get_vocab_size).
+    std::int64_t entries() const noexcept { return static_cast<std::int64_t>(vocab_.size()); }
     /// Max vocab id + 1.
     std::int64_t size() const noexcept { return static_cast<std::int64_t>(tokens_.size()); }
 

@@ -136,9 +136,10 @@ public:
         return impl_->model->token_to_id(token);
     }
 
-    /// The token string of `id` (input_error when no token has that id).
+    /// The token string of `id` (input_error when no token has that id). For an added token with
+    /// normalized=true that is its normalized content, as in `tokenizers`.
     std::string id_to_token(std::int64_t id) const {
-        if (const auto* a = impl_->added.by_id(id)) return a->content;
+        if (const auto* a = impl_->added.by_id(id)) return a->text;
         if (const auto* t = impl_->model->id_to_token(id)) return *t;
         throw input_error("id", "id " + std::to_string(id) + " is not in the vocabulary of " + impl_->source +
                                     " (size " + std::to_string(vocab_size()) + ")");
@@ -189,11 +190,11 @@ private:
             model = std::make_unique<text::bpe_model>(model_json, wm);
             if (const auto* p = optional_field(j, "post_processor")) post_processor = text::make_post_processor(*p, root.at("post_processor"));
             if (const auto* d = optional_field(j, "decoder")) decoder = text::make_decoder(*d, root.at("decoder"));
-            if (const auto* a = optional_field(j, "added_tokens")) added.load(*a, root.at("added_tokens"), normalizer.get());
+            if (const auto* a = optional_field(j, "added_tokens")) added.load(*a, root.at("added_tokens"), normalizer.get(), *model);
         }
 
         const std::string& token_of(std::int64_t id, std::size_t index) const {
-            if (const auto* a = added.by_id(id)) return a->content;
+            if (const auto* a = added.by_id(id)) return a->text;
             if (const auto* t = model->id_to_token(id)) return *t;
             throw input_error("ids", "id " + std::to_string(id) + " at [" + std::to_string(index) +
                                          "] is not in the vocabulary of " + source + " (size " +
