@@ -33,8 +33,8 @@ public:
         for (const auto& [token, id_json] : vocab.items()) {
             const auto id = as_id(id_json, w.at("vocab").at(token));
             vocab_[token] = id;
-            if (static_cast<std::size_t>(id) >= tokens_.size()) tokens_.resize(static_cast<std::size_t>(id) + 1);
-            tokens_[static_cast<std::size_t>(id)] = token;
+            tokens_[id] = token;
+            if (id + 1 > size_) size_ = id + 1;
         }
         if (const auto* v = optional_field(j, "unk_token")) unk_token_ = as_string(*v, w.at("unk_token"));
         if (const auto* v = optional_field(j, "continuing_subword_prefix")) prefix_ = as_string(*v, w.at("continuing_subword_prefix"));
@@ -117,15 +117,13 @@ public:
     }
     /// The token of `id`, or nullptr when the vocab has no such id.
     const std::string* id_to_token(std::int64_t id) const {
-        if (id < 0 || static_cast<std::size_t>(id) >= tokens_.size()) return nullptr;
-        const auto& t = tokens_[static_cast<std::size_t>(id)];
-        if (t.empty()) return nullptr;  // a gap in the ids (tokens are never empty)
-        return &t;
+        const auto it = tokens_.find(id);
+        return it == tokens_.end() ? nullptr : &it->second;
     }
     /// Number of vocabulary entries (`tokenizers`' BPE get_vocab_size).
     std::int64_t entries() const noexcept { return static_cast<std::int64_t>(vocab_.size()); }
     /// Max vocab id + 1.
-    std::int64_t size() const noexcept { return static_cast<std::int64_t>(tokens_.size()); }
+    std::int64_t size() const noexcept { return size_; }
 
     static constexpr std::size_t max_cached_word_bytes = 256;
     static constexpr std::size_t max_cache_entries = 1 << 16;
@@ -230,7 +228,8 @@ private:
     };
 
     std::unordered_map<std::string, std::int64_t> vocab_;
-    std::vector<std::string> tokens_;
+    std::unordered_map<std::int64_t, std::string> tokens_;  // ids may be sparse
+    std::int64_t size_ = 0;
     std::unordered_map<std::uint64_t, merge_info> merges_;
     std::optional<std::string> unk_token_, prefix_, suffix_;
     bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
