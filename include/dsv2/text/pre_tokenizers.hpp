@@ -135,8 +135,9 @@ public:
         std::vector<std::string> out;
         out.reserve(pieces.size() * 2);
         for (const auto& s : pieces) {
-            // each numeric character is one match (find_all of a one-character pattern)
-            auto m = detail::find_matches(numeric_, s);
+            // each numeric character is one match (find_all of a one-character pattern); an ASCII
+            // piece needs no regex: its numeric characters are 0-9
+            auto m = ascii(s) ? ascii_matches(s) : detail::find_matches(numeric_, s);
             detail::emit_pieces(s, detail::apply_behavior(std::move(m), individual_ ? split_behavior::isolated
                                                                                      : split_behavior::contiguous), out);
         }
@@ -144,6 +145,23 @@ public:
     }
 
 private:
+    static bool ascii(const std::string& s) {
+        for (char c : s) if (static_cast<unsigned char>(c) >= 0x80) return false;
+        return true;
+    }
+    static std::vector<detail::span_flag> ascii_matches(const std::string& s) {
+        if (s.empty()) return {{0, 0, false}};
+        std::vector<detail::span_flag> out;
+        std::size_t prev = 0;
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            if (s[i] < '0' || s[i] > '9') continue;
+            if (prev != i) out.push_back({prev, i, false});
+            out.push_back({i, i + 1, true});
+            prev = i + 1;
+        }
+        if (prev != s.size()) out.push_back({prev, s.size(), false});
+        return out;
+    }
     bool individual_;
     regex numeric_;
 };
