@@ -17,6 +17,9 @@
 // Thread safety: every const member may be called concurrently on one tokenizer (the BPE word
 // cache is behind a mutex). Copies share the loaded tables.
 //
+// A regex that exceeds Oniguruma's backtracking limit while encoding throws unsupported_error
+// naming the pattern (the DeepSeek patterns never do).
+//
 // Needs Oniguruma: link the dsv2::text CMake target.
 #pragma once
 
@@ -208,7 +211,8 @@ private:
 
 /// Streaming decode: push ids one at a time and get the text they add. The text returned never
 /// ends inside a UTF-8 character (nor with a U+FFFD that more ids could still complete); the
-/// concatenation of every push() and the final flush() equals decode(all ids).
+/// concatenation of every push() and the final flush() equals decode(all ids). It keeps a pointer
+/// to the tokenizer, which must outlive it; one stream per object (not for concurrent use).
 class incremental_decoder {
 public:
     explicit incremental_decoder(const tokenizer& tok, bool skip_special_tokens = false)
