@@ -1,6 +1,8 @@
 // dsv2::tokenizer speed on one core: encode English (the first ~100 KB of tinyshakespeare from
 // tests/fixtures/tokenizers/corpus.txt) and mixed scripts, and decode, with the real DeepSeek
-// tokenizer files. bytes_per_second is the text's UTF-8 size. Compare with Hugging Face
+// tokenizer files. bytes_per_second is the text's UTF-8 size. encode/* repeats the same text (warm
+// word and split caches, the steady state of a long run); encode_cold/* is the first encode after
+// loading. Compare with Hugging Face
 // `tokenizers` on the same text: tools/compare_tokenizers/compare.py.
 //   build/release/bench/bench_tokenizer --benchmark_min_time=1
 #include <benchmark/benchmark.h>
@@ -66,6 +68,20 @@ void encode(benchmark::State& state, std::string model, std::string which) {
     state.counters["tokens"] = static_cast<double>(n);
 }
 
+/// The first encode with a freshly loaded tokenizer: empty word and split caches.
+void encode_cold(benchmark::State& state, std::string model, std::string which) {
+    const auto& s = text(which);
+    std::vector<dsv2::tokenizer> fresh;  // destroyed after the loop, outside the timing
+    for (auto _ : state) {
+        state.PauseTiming();
+        fresh.push_back(dsv2::tokenizer::from_directory(fixture_dir() + "/" + model));
+        state.ResumeTiming();
+        auto ids = fresh.back().encode(s, false);
+        benchmark::DoNotOptimize(ids.data());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * s.size()));
+}
+
 void decode(benchmark::State& state, std::string model, std::string which) {
     const auto& t = tok(model);
     const auto& s = text(which);
@@ -92,6 +108,8 @@ BENCHMARK_CAPTURE(encode, v3_english, "deepseek-v3", "english")->Unit(benchmark:
 BENCHMARK_CAPTURE(encode, v3_mixed, "deepseek-v3", "mixed")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(encode, v2_english, "deepseek-v2", "english")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(encode, v2_mixed, "deepseek-v2", "mixed")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_cold, v3_english, "deepseek-v3", "english")->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK_CAPTURE(encode_cold, v2_english, "deepseek-v2", "english")->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK_CAPTURE(decode, v3_english, "deepseek-v3", "english")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, v2_english, "deepseek-v2", "english")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(load, v3, "deepseek-v3")->Unit(benchmark::kMillisecond)->Iterations(3);

@@ -7,8 +7,10 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "dsv2/core/error.hpp"
@@ -105,6 +107,46 @@ private:
     std::vector<std::unique_ptr<pre_tokenizer>> steps_;
 };
 
+namespace detail {
+
+/// Remembers how short pieces were split (a split depends on the piece alone), because every
+/// Oniguruma search has a fixed cost (it sets up and saves a match stack) that dominates on the
+/// short, often repeated pieces of real text. Bounded; behind a mutex, so const users stay
+/// thread-safe.
+class split_cache {
+public:
+    static constexpr std::size_t max_piece_bytes = 64;
+    static constexpr std::size_t max_entries = 1 << 15;
+
+    /// Appends the pieces of `s` to `out`: from the cache, or computed by `split` and remembered.
+    template <class Split>
+    void apply(const std::string& s, std::vector<std::string>& out, Split&& split) const {
+        if (s.size() > max_piece_bytes) {
+            emit_pieces(s, split(s), out);
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            if (const auto it = map_.find(s); it != map_.end()) {
+                emit_pieces(s, it->second, out);
+                return;
+            }
+        }
+        auto spans = split(s);
+        std::erase_if(spans, [](const span_flag& sp) { return sp.flag || sp.end == sp.begin; });
+        emit_pieces(s, spans, out);
+        std::lock_guard lock(mutex_);
+        if (map_.size() >= max_entries) map_.clear();
+        map_.emplace(s, std::move(spans));
+    }
+
+private:
+    mutable std::mutex mutex_;
+    mutable std::unordered_map<std::string, std::vector<span_flag>> map_;
+};
+
+}  // namespace detail
+
 /// Split: cuts every piece at the matches of a pattern.
 class split_pre_tokenizer final : public pre_tokenizer {
 public:
@@ -114,9 +156,11 @@ public:
         std::vector<std::string> out;
         out.reserve(pieces.size() * 2);
         for (const auto& s : pieces) {
-            auto m = detail::find_matches(pattern_, s);
-            if (invert_) for (auto& sp : m) sp.flag = !sp.flag;
-            detail::emit_pieces(s, detail::apply_behavior(std::move(m), behavior_), out);
+            cache_.apply(s, out, [&](const std::string& piece) {
+                auto m = detail::find_matches(pattern_, piece);
+                if (invert_) for (auto& sp : m) sp.flag = !sp.flag;
+                return detail::apply_behavior(std::move(m), behavior_);
+            });
         }
         pieces = std::move(out);
     }
@@ -125,6 +169,7 @@ private:
     regex pattern_;
     split_behavior behavior_;
     bool invert_;
+    detail::split_cache cache_;
 };
 
 /// Digits: isolates numeric characters (general category N*), one by one or in runs.
@@ -137,9 +182,14 @@ public:
         for (const auto& s : pieces) {
             // each numeric character is one match (find_all of a one-character pattern); an ASCII
             // piece needs no regex: its numeric characters are 0-9
-            auto m = ascii(s) ? ascii_matches(s) : detail::find_matches(numeric_, s);
-            detail::emit_pieces(s, detail::apply_behavior(std::move(m), individual_ ? split_behavior::isolated
-                                                                                     : split_behavior::contiguous), out);
+            const auto behavior = individual_ ? split_behavior::isolated : split_behavior::contiguous;
+            if (ascii(s)) {
+                detail::emit_pieces(s, detail::apply_behavior(ascii_matches(s), behavior), out);
+            } else {
+                cache_.apply(s, out, [&](const std::string& piece) {
+                    return detail::apply_behavior(detail::find_matches(numeric_, piece), behavior);
+                });
+            }
         }
         pieces = std::move(out);
     }
@@ -164,6 +214,7 @@ private:
     }
     bool individual_;
     regex numeric_;
+    detail::split_cache cache_;
 };
 
 /// The GPT-2 split pattern of ByteLevel with use_regex.
