@@ -11,6 +11,15 @@ install(TARGETS dsv2 EXPORT dsv2Targets)
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/dsv2" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h" PATTERN "*.cuh")
 install(EXPORT dsv2Targets NAMESPACE dsv2:: DESTINATION "${DSV2_INSTALL_CMAKEDIR}")
+# The optional component 'text' (dsv2::text, needs Oniguruma): its own export set, loaded by
+# find_package(dsv2 COMPONENTS text), which finds Oniguruma through the installed FindOniguruma.
+set(DSV2_PACKAGE_HAS_TEXT OFF)
+if(TARGET dsv2_text)
+  set(DSV2_PACKAGE_HAS_TEXT ON)
+  install(TARGETS dsv2_text EXPORT dsv2TextTargets)
+  install(EXPORT dsv2TextTargets NAMESPACE dsv2:: DESTINATION "${DSV2_INSTALL_CMAKEDIR}")
+  install(FILES "${PROJECT_SOURCE_DIR}/cmake/FindOniguruma.cmake" DESTINATION "${DSV2_INSTALL_CMAKEDIR}")
+endif()
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/dsv2Config.cmake.in"
   "${PROJECT_BINARY_DIR}/dsv2Config.cmake"
   INSTALL_DESTINATION "${DSV2_INSTALL_CMAKEDIR}")

@@ -1,7 +1,7 @@
 # Shared helpers of scripts/quickstart, scripts/test and .ci/run (sourced, not run).
 
 # The Debian 12 packages dsv2 needs to build and test (bookworm main; no backports).
-DSV2_DEBIAN_PACKAGES=(cmake ninja-build g++ libeigen3-dev nlohmann-json3-dev catch2 libbenchmark-dev)
+DSV2_DEBIAN_PACKAGES=(cmake ninja-build g++ libeigen3-dev nlohmann-json3-dev catch2 libbenchmark-dev libonig-dev)
 
 dsv2_log() { printf '\n==> %s\n' "$*"; }
 dsv2_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
