@@ -964,14 +964,10 @@ private:
             auto m = static_cast<std::size_t>(maxsplit);
             if (!from_right) {
                 for (std::size_t w = 0; w < m; ++w) parts.push_back(encode_utf8(cps, words[w].first, words[w].second));
-                std::size_t e = cps.size();
-                while (e > words[m].first && is_py_space(cps[e - 1])) --e;
-                parts.push_back(encode_utf8(cps, words[m].first, e));
+                parts.push_back(encode_utf8(cps, words[m].first, cps.size()));  // the rest, as it is
             } else {
                 std::size_t last = words.size() - m;  // words[last..] stay separate
-                std::size_t b = 0;
-                while (b < words[last - 1].second && is_py_space(cps[b])) ++b;
-                parts.push_back(encode_utf8(cps, b, words[last - 1].second));
+                parts.push_back(encode_utf8(cps, 0, words[last - 1].second));  // the rest, as it is
                 for (std::size_t w = last; w < words.size(); ++w) parts.push_back(encode_utf8(cps, words[w].first, words[w].second));
             }
             return parts;
