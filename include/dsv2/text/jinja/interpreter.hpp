@@ -175,12 +175,12 @@ private:
     }
     value make_string(source_location loc, std::string s) {
         check_size(loc, s.size());
-        tick(loc, s.size() / 1024);
+        tick(loc, s.size() / 256);
         return value::string(std::move(s));
     }
     void emit(std::string& out, const std::string& s, source_location loc) {
         check_size(loc, out.size() + s.size());
-        tick(loc, s.size() / 1024);
+        tick(loc, s.size() / 256);
         out += s;
     }
     struct depth_scope {
@@ -225,15 +225,29 @@ private:
     flow exec(const stmt& s, frame& f, std::string& out) {
         depth_scope guard(*this, s.loc);
         tick(s.loc);
+        try {
+            return exec_inner(s, f, out);
+        } catch (const value_error& err) {
+            rethrow(err, s.loc);
+        }
+    }
+
+    [[noreturn]] void rethrow(const value_error& err, source_location loc) const {
+        if (const auto* limit = dynamic_cast<const value_limit_error*>(&err))
+            throw template_limit_error(name_, loc, limit->limit(), err.what());
+        fail(loc, err.what());
+    }
+
+    flow exec_inner(const stmt& s, frame& f, std::string& out) {
         switch (s.type) {
             case stmt_type::text: emit(out, s.text, s.loc); return flow::normal;
             case stmt_type::output: {
                 value v = eval(*s.value, f);
                 std::string text;
                 try {
-                    text = to_str(v);
+                    text = to_str(v, lim_.max_output_bytes);
                 } catch (const value_error& e) {
-                    fail(s.loc, e.what());
+                    rethrow(e, s.loc);
                 }
                 emit(out, text, s.loc);
                 return flow::normal;
@@ -344,13 +358,13 @@ private:
                 return keys;
             }
             case value_kind::string: {
+                tick(loc, utf8_length(v.s()));  // one value per character: paid for before it is built
                 std::vector<value> chars;
-                for (char32_t c : decode_utf8(v.s)) {
+                for (char32_t c : decode_utf8(v.s())) {
                     std::string one;
                     append_utf8(one, c);
                     chars.push_back(value::string(std::move(one)));
                 }
-                tick(loc, chars.size() / 16);
                 return chars;
             }
             default: fail(loc, std::string("'") + type_name(v) + "' object is not iterable");
@@ -364,10 +378,7 @@ private:
         try {
             return eval_inner(e, f);
         } catch (const value_error& err) {
-            std::string what = err.what();
-            if (what.find("nested deeper than") != std::string::npos)
-                throw template_limit_error(name_, e.loc, "max_depth", what);
-            fail(e.loc, what);
+            rethrow(err, e.loc);
         }
     }
 
@@ -457,9 +468,9 @@ private:
         if (v.is_undefined()) fail(loc, undefined_message(v));
     }
     static std::string undefined_message(const value& v) {
-        if (v.s.empty()) return "value is undefined";
-        if (v.s.find(' ') != std::string::npos) return v.s;
-        return "'" + v.s + "' is undefined";
+        if (v.s().empty()) return "value is undefined";
+        if (v.s().find(' ') != std::string::npos) return v.s();
+        return "'" + v.s() + "' is undefined";
     }
 
     static std::string describe_expr(const expr* e) {
@@ -469,6 +480,8 @@ private:
     }
 
     bool compare(const std::string& op, const value& l, const value& r, source_location loc) {
+        if (l.is_list() && r.is_list()) tick(loc, std::min(l.list->items.size(), r.list->items.size()) / 16);
+        if (l.is_dict() && r.is_dict()) tick(loc, std::min(l.dict->items.size(), r.dict->items.size()) / 16);
         if (op == "==") return py_equal(l, r);
         if (op == "!=") return !py_equal(l, r);
         if (op == "in" || op == "notin") {
@@ -490,7 +503,7 @@ private:
             case value_kind::string:
                 if (!needle.is_string())
                     fail(loc, std::string("'in <string>' requires string as left operand, not ") + type_name(needle));
-                return container.s.find(needle.s) != std::string::npos;
+                return container.s().find(needle.s()) != std::string::npos;
             case value_kind::list:
                 tick(loc, container.list->items.size() / 16);
                 for (const auto& x : container.list->items)
@@ -572,12 +585,11 @@ private:
             return type_error();
         }
         if (op == "+") {
-            if (l.is_string() && r.is_string()) return make_string(loc, l.s + r.s);
+            if (l.is_string() && r.is_string()) return make_string(loc, l.s() + r.s());
             if (l.is_list() && r.is_list() && l.list->tuple == r.list->tuple) {
                 std::vector<value> items = l.list->items;
                 items.insert(items.end(), r.list->items.begin(), r.list->items.end());
-                check_size(loc, items.size());
-                tick(loc, items.size() / 16);
+                tick(loc, items.size());
                 return value::make_list(std::move(items), l.list->tuple);
             }
             if (l.is_string() || r.is_string())
@@ -589,15 +601,15 @@ private:
             const value* count = l.is_integral() ? &l : &r;
             if (count->is_integral() && (seq->is_string() || seq->is_list())) {
                 std::int64_t n = std::max<std::int64_t>(0, count->as_int());
-                std::size_t unit = seq->is_string() ? seq->s.size() : seq->list->items.size();
+                std::size_t unit = seq->is_string() ? seq->s().size() : seq->list->items.size();
                 if (unit != 0 && static_cast<std::uint64_t>(n) > lim_.max_output_bytes / unit) check_size(loc, lim_.max_output_bytes + 1);
                 if (seq->is_string()) {
                     std::string s;
-                    for (std::int64_t k = 0; k < n; ++k) s += seq->s;
+                    for (std::int64_t k = 0; k < n; ++k) s += seq->s();
                     return make_string(loc, std::move(s));
                 }
                 std::vector<value> items;
-                tick(loc, static_cast<std::uint64_t>(n) * unit / 16);
+                tick(loc, static_cast<std::uint64_t>(n) * unit);
                 for (std::int64_t k = 0; k < n; ++k) items.insert(items.end(), seq->list->items.begin(), seq->list->items.end());
                 return value::make_list(std::move(items), seq->list->tuple);
             }
@@ -609,9 +621,9 @@ private:
 
     std::string to_str_checked(const value& v, source_location loc) {
         try {
-            return to_str(v);
+            return to_str(v, lim_.max_output_bytes);
         } catch (const value_error& e) {
-            fail(loc, e.what());
+            rethrow(e, loc);
         }
     }
 
@@ -623,7 +635,7 @@ private:
 
     // jinja2's environment.getattr: attribute first, then item; failures give Undefined.
     value get_attr(const value& obj, const std::string& name, source_location loc, const expr* of) {
-        if (obj.is_undefined()) fail(loc, undefined_message(obj.s.empty() ? value::undefined(describe_expr(of)) : obj));
+        if (obj.is_undefined()) fail(loc, undefined_message(obj.s().empty() ? value::undefined(describe_expr(of)) : obj));
         if (!name.empty() && name[0] == '_') return value::undefined(name);  // the sandbox hides them
         if (obj.kind == value_kind::ns) {
             if (value* v = obj.ns->find(name)) return *v;
@@ -638,17 +650,17 @@ private:
 
     // jinja2's environment.getitem: item first, then (for string keys) attribute.
     value get_item(const value& obj, const value& key, source_location loc, const expr* of) {
-        if (obj.is_undefined()) fail(loc, undefined_message(obj.s.empty() ? value::undefined(describe_expr(of)) : obj));
+        if (obj.is_undefined()) fail(loc, undefined_message(obj.s().empty() ? value::undefined(describe_expr(of)) : obj));
         if (obj.is_dict()) {
             if (const value* v = obj.dict->find(key)) return *v;
         } else if ((obj.is_list() || obj.is_string()) && key.is_integral()) {
             std::int64_t idx = key.as_int();
             if (obj.is_list()) {
                 if (normalise_index(idx, obj.list->items.size())) return obj.list->items[static_cast<std::size_t>(idx)];
-            } else if (is_ascii(obj.s)) {
-                if (normalise_index(idx, obj.s.size())) return value::string(std::string(1, obj.s[static_cast<std::size_t>(idx)]));
+            } else if (is_ascii(obj.s())) {
+                if (normalise_index(idx, obj.s().size())) return value::string(std::string(1, obj.s()[static_cast<std::size_t>(idx)]));
             } else {
-                auto cps = decode_utf8(obj.s);
+                auto cps = decode_utf8(obj.s());
                 if (normalise_index(idx, cps.size()))
                     return value::string(encode_utf8(cps, static_cast<std::size_t>(idx), static_cast<std::size_t>(idx) + 1));
             }
@@ -656,11 +668,11 @@ private:
         }
         if (key.is_string()) {
             if (obj.kind == value_kind::ns) {
-                if (value* v = obj.ns->find(key.s)) return *v;
-                return value::undefined(key.s);
+                if (value* v = obj.ns->find(key.s())) return *v;
+                return value::undefined(key.s());
             }
-            if (!key.s.empty() && key.s[0] == '_') return value::undefined(key.s);
-            return method(obj, key.s, loc);
+            if (!key.s().empty() && key.s()[0] == '_') return value::undefined(key.s());
+            return method(obj, key.s(), loc);
         }
         return value::undefined("item");
     }
@@ -683,7 +695,7 @@ private:
         std::vector<char32_t> cps;
         std::size_t size;
         if (obj.is_string()) {
-            cps = decode_utf8(obj.s);
+            cps = decode_utf8(obj.s());
             size = cps.size();
         } else if (obj.is_list()) {
             size = obj.list->items.size();
@@ -754,7 +766,7 @@ private:
         kwargs_t kw;
         for (const auto& [n, x] : e.kwargs) kw.emplace_back(n, eval(*x, f));
         tick(e.loc);
-        if (callee.is_undefined()) fail(e.loc, undefined_message(callee.s.empty() ? value::undefined(describe_expr(e.kids[0].get())) : callee));
+        if (callee.is_undefined()) fail(e.loc, undefined_message(callee.s().empty() ? value::undefined(describe_expr(e.kids[0].get())) : callee));
         if (callee.kind != value_kind::callable) fail(e.loc, std::string("'") + type_name(callee) + "' object is not callable");
         const callable_obj& fn = *callee.fn;
         switch (fn.kind) {
@@ -814,7 +826,7 @@ private:
 
     std::string str_arg(const value& v, source_location loc, const char* what) {
         if (!v.is_string()) fail(loc, std::string(what) + " must be str, not " + type_name(v));
-        return v.s;
+        return v.s();
     }
 
     value call_global(const std::string& name, const std::vector<value>& args, const kwargs_t& kw, source_location loc) {
@@ -833,7 +845,7 @@ private:
             wide_int count = step > 0 ? (stop > start ? ((wide_int)stop - start + step - 1) / step : 0)
                                       : (start > stop ? ((wide_int)start - stop - step - 1) / -step : 0);
             if (count > 100000) fail(loc, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-            tick(loc, static_cast<std::uint64_t>(count) / 16);
+            tick(loc, static_cast<std::uint64_t>(count));
             std::vector<value> items;
             for (wide_int k = 0; k < count; ++k) items.push_back(value::integer(static_cast<std::int64_t>(start + k * step)));
             return value::make_list(std::move(items));
@@ -852,7 +864,7 @@ private:
             for (const auto& [k, v] : d.dict->items) {
                 if (!k.is_string()) unsupported(loc, "namespace() with non-string keys");
                 if (v.holds_namespace()) unsupported(loc, "storing a namespace inside a namespace");
-                ns->attrs.emplace_back(k.s, v);
+                ns->attrs.emplace_back(k.s(), v);
             }
             value v;
             v.kind = value_kind::ns;
@@ -931,7 +943,7 @@ private:
         auto cps = decode_utf8(s);
         std::vector<char32_t> set;
         bool ws = chars.is_none() || chars.is_undefined();
-        if (!ws) set = decode_utf8(chars.s);
+        if (!ws) set = decode_utf8(chars.s());
         auto drop = [&](char32_t c) {
             if (ws) return is_py_space(c);
             return std::find(set.begin(), set.end(), c) != set.end();
@@ -957,6 +969,7 @@ private:
                 while (k < cps.size() && !is_py_space(cps[k])) ++k;
                 words.emplace_back(b, k);
             }
+            tick(loc, words.size());  // one value per part
             if (maxsplit < 0 || static_cast<std::size_t>(maxsplit) + 1 >= words.size()) {
                 for (auto [b, e] : words) parts.push_back(encode_utf8(cps, b, e));
                 return parts;
@@ -976,6 +989,7 @@ private:
         if (d.empty()) fail(loc, "empty separator");
         std::vector<std::size_t> cuts;
         for (std::size_t p = s.find(d); p != std::string::npos; p = s.find(d, p + d.size())) cuts.push_back(p);
+        tick(loc, cuts.size());  // one value per part
         if (maxsplit >= 0 && cuts.size() > static_cast<std::size_t>(maxsplit)) {
             if (from_right) {
                 // rsplit finds separators from the right: recompute to respect overlap rules.
@@ -1043,7 +1057,8 @@ private:
         return lines;
     }
 
-    value str_list(std::vector<std::string> parts) {
+    value str_list(std::vector<std::string> parts, source_location loc) {
+        tick(loc, parts.size() / 16);
         std::vector<value> items;
         for (auto& p : parts) items.push_back(value::string(std::move(p)));
         return value::make_list(std::move(items));
@@ -1111,8 +1126,8 @@ private:
             if (name == "index") fail(loc, to_str_checked(x, loc) + " is not in list");
             return value::integer(n);
         }
-        const std::string& s = self.s;
-        tick(loc, s.size() / 1024);
+        const std::string& s = self.s();
+        tick(loc, s.size() / 256);
         auto maxsplit = [&](std::size_t k) {
             value m = arg(args, kw, k, "maxsplit", value::integer(-1));
             if (!m.is_integral()) fail(loc, "maxsplit must be an integer");
@@ -1122,8 +1137,11 @@ private:
         if (name == "lstrip") return value::string(strip(s, arg(args, kw, 0, "chars", value::none()), true, false));
         if (name == "rstrip") return value::string(strip(s, arg(args, kw, 0, "chars", value::none()), false, true));
         if (name == "split" || name == "rsplit")
-            return str_list(split(s, arg(args, kw, 0, "sep", value::none()), maxsplit(1), name == "rsplit", loc));
-        if (name == "splitlines") return str_list(splitlines(s));
+            return str_list(split(s, arg(args, kw, 0, "sep", value::none()), maxsplit(1), name == "rsplit", loc), loc);
+        if (name == "splitlines") {
+            tick(loc, s.size() / 16);
+            return str_list(splitlines(s), loc);
+        }
         if (name == "startswith" || name == "endswith") {
             value p = arg(args, kw, 0, "prefix");
             std::vector<value> options = p.is_list() && p.list->tuple ? p.list->items : std::vector<value>{p};
@@ -1168,7 +1186,7 @@ private:
                 if (!x.is_string()) fail(loc, std::string("sequence item: expected str instance, ") + type_name(x) + " found");
                 if (!first) out += s;
                 first = false;
-                out += x.s;
+                out += x.s();
                 check_size(loc, out.size());
             }
             return make_string(loc, std::move(out));
@@ -1229,15 +1247,19 @@ private:
     value apply_filter(const std::string& name, const value& in, const std::vector<value>& args, const kwargs_t& kw, source_location loc) {
         auto as_text = [&]() { return to_str_checked(in, loc); };
         if (name == "safe" ) return in;
-        if (name == "string") return value::string(as_text());
-        if (name == "lower") return value::string(lower(as_text()));
-        if (name == "upper") return value::string(upper(as_text()));
-        if (name == "capitalize") return value::string(capitalize(as_text()));
-        if (name == "title") return value::string(jinja_title(as_text()));
-        if (name == "trim") return value::string(strip(as_text(), arg(args, kw, 0, "chars", value::none()), true, true));
+        if (name == "string") return make_string(loc, as_text());
+        if (name == "lower") return make_string(loc, lower(as_text()));
+        if (name == "upper") return make_string(loc, upper(as_text()));
+        if (name == "capitalize") return make_string(loc, capitalize(as_text()));
+        if (name == "title") return make_string(loc, jinja_title(as_text()));
+        if (name == "trim") return make_string(loc, strip(as_text(), arg(args, kw, 0, "chars", value::none()), true, true));
         if (name == "e" || name == "escape") {
             std::string out;
-            for (char c : as_text()) {
+            const std::string text = as_text();
+            std::size_t growth = 0;
+            for (char c : text) growth += (c == '&' || c == '<' || c == '>' || c == '"' || c == '\'') ? 5 : 0;
+            check_size(loc, text.size() + growth);
+            for (char c : text) {
                 switch (c) {
                     case '&': out += "&amp;"; break;
                     case '<': out += "&lt;"; break;
@@ -1261,7 +1283,7 @@ private:
         if (name == "length" || name == "count") {
             switch (in.kind) {
                 case value_kind::undefined: return value::integer(0);
-                case value_kind::string: return value::integer(static_cast<std::int64_t>(utf8_length(in.s)));
+                case value_kind::string: return value::integer(static_cast<std::int64_t>(utf8_length(in.s())));
                 case value_kind::list: return value::integer(static_cast<std::int64_t>(in.list->items.size()));
                 case value_kind::dict: return value::integer(static_cast<std::int64_t>(in.dict->items.size()));
                 default: fail(loc, std::string("object of type '") + type_name(in) + "' has no len()");
@@ -1289,7 +1311,7 @@ private:
         }
         if (name == "reverse") {
             if (in.is_string()) {
-                auto cps = decode_utf8(in.s);
+                auto cps = decode_utf8(in.s());
                 std::reverse(cps.begin(), cps.end());
                 return value::string(encode_utf8(cps));
             }
@@ -1387,7 +1409,7 @@ private:
             }
             if (in.is_string()) {
                 if (!base.is_integral() || base.as_int() != 10) unsupported(loc, "int filter with a base other than 10");
-                std::string t = strip(in.s, value::none(), true, true);
+                std::string t = strip(in.s(), value::none(), true, true);
                 std::string digits;
                 std::size_t k = 0;
                 bool neg = false;
@@ -1406,7 +1428,7 @@ private:
                     }
                     return int_result(neg ? -v : v, loc);
                 }
-                value fl = parse_float(in.s);
+                value fl = parse_float(in.s());
                 if (fl.is_undefined() || !std::isfinite(fl.f) || std::fabs(fl.f) >= 9.2e18) return def;
                 return value::integer(static_cast<std::int64_t>(fl.f));
             }
@@ -1416,7 +1438,7 @@ private:
             value def = arg(args, kw, 0, "default", value::floating(0.0));
             if (in.is_number()) return value::floating(in.as_double());
             if (in.is_string()) {
-                value fl = parse_float(in.s);
+                value fl = parse_float(in.s());
                 return fl.is_undefined() ? def : fl;
             }
             return def;
@@ -1455,7 +1477,7 @@ private:
             std::vector<std::pair<value, value>> keyed;
             for (auto& x : items) {
                 value k = attribute.is_none() ? x : attr_path(x, attribute, loc);
-                if (!case_sensitive && k.is_string()) k.s = lower(k.s);
+                if (!case_sensitive && k.is_string()) k = value::string(lower(k.s()));
                 keyed.emplace_back(std::move(k), std::move(x));
             }
             std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
@@ -1470,7 +1492,7 @@ private:
             bool first = truthy(arg(args, kw, 1, "first", value::boolean(false)));
             bool blank = truthy(arg(args, kw, 2, "blank", value::boolean(false)));
             std::string unit;
-            if (width.is_string()) unit = width.s;
+            if (width.is_string()) unit = width.s();
             else if (width.is_integral()) {
                 if (width.as_int() > 4096) unsupported(loc, "indent wider than 4096");
                 unit = std::string(static_cast<std::size_t>(std::max<std::int64_t>(0, width.as_int())), ' ');
@@ -1507,7 +1529,7 @@ private:
                 o.indent = std::string(static_cast<std::size_t>(std::max<std::int64_t>(0, indent.as_int())), ' ');
             } else if (indent.is_string()) {
                 o.has_indent = true;
-                o.indent = indent.s;
+                o.indent = indent.s();
             } else if (!indent.is_none() && !indent.is_undefined()) {
                 fail(loc, "tojson indent must be an int, a str or None");
             }
@@ -1516,14 +1538,14 @@ private:
                 if (!separators.is_list() || separators.list->items.size() != 2 || !separators.list->items[0].is_string() ||
                     !separators.list->items[1].is_string())
                     fail(loc, "tojson separators must be a pair of strings");
-                o.item_separator = separators.list->items[0].s;
-                o.key_separator = separators.list->items[1].s;
+                o.item_separator = separators.list->items[0].s();
+                o.key_separator = separators.list->items[1].s();
             }
             std::string out;
             try {
-                dump_json(out, in, o, 0);
+                dump_json(out, in, o, 0, lim_.max_output_bytes);
             } catch (const value_error& e) {
-                fail(loc, e.what());
+                rethrow(e, loc);
             }
             return make_string(loc, std::move(out));
         }
@@ -1575,7 +1597,7 @@ private:
         if (name == "lower" || name == "upper") {
             if (!v.is_string()) return false;
             bool cased = false;
-            for (char c : v.s) {
+            for (char c : v.s()) {
                 if (name == "lower" ? is_upper_ascii(c) : is_lower_ascii(c)) return false;
                 cased = cased || is_upper_ascii(c) || is_lower_ascii(c);
             }
@@ -1613,8 +1635,8 @@ private:
         if (name == ">=" || name == "ge") return compare(">=", v, one(), loc);
         if (name == "<" || name == "lt" || name == "lessthan") return compare("<", v, one(), loc);
         if (name == "<=" || name == "le") return compare("<=", v, one(), loc);
-        if (name == "filter") return v.is_string() && is_jinja_builtin_filter(v.s);
-        if (name == "test") return v.is_string() && is_jinja_builtin_test(v.s);
+        if (name == "filter") return v.is_string() && is_jinja_builtin_filter(v.s());
+        if (name == "test") return v.is_string() && is_jinja_builtin_test(v.s());
         unsupported(loc, "test '" + name + "'");
     }
 

@@ -535,12 +535,7 @@ private:
             }
             case token_type::integer: {
                 next();
-                std::int64_t v = 0;
-                for (char c : t.text) {
-                    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v))
-                        unsupported(t, "integer literal beyond 64 bits");
-                }
-                return literal(value::integer(v), t.loc);
+                return literal(value::integer(parse_integer(t)), t.loc);
             }
             case token_type::floating: {
                 next();
@@ -602,6 +597,15 @@ private:
         fail(t, "unexpected " + describe(t));
     }
 
+    std::int64_t parse_integer(const token& t) const {
+        std::int64_t v = 0;
+        for (char c : t.text) {
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v))
+                unsupported(t, "integer literal beyond 64 bits");
+        }
+        return v;
+    }
+
     expr_ptr literal(value v, source_location loc) {
         auto e = make(expr_type::literal, loc);
         e->literal = std::move(v);
@@ -618,7 +622,7 @@ private:
                 auto a = make(cur().type == token_type::integer ? expr_type::item : expr_type::attr, dot.loc);
                 if (cur().type == token_type::integer) {
                     a->kids.push_back(std::move(e));
-                    a->kids.push_back(literal(value::integer(std::stoll(next().text)), dot.loc));
+                    a->kids.push_back(literal(value::integer(parse_integer(next())), dot.loc));
                 } else {
                     a->name = expect_name();
                     a->kids.push_back(std::move(e));

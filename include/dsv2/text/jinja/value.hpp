@@ -26,6 +26,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A value operation hit a limit: `limit` is "max_depth" or "max_output_bytes".
+class value_limit_error : public value_error {
+public:
+    value_limit_error(std::string limit, const std::string& what) : value_error(what), limit_(std::move(limit)) {}
+    const std::string& limit() const noexcept { return limit_; }
+
+private:
+    std::string limit_;
+};
+
 /// Nesting depth of lists, dicts and namespaces a value may reach: printing, comparing and
 /// destroying values recurse over it.
 inline constexpr int max_value_depth = 256;
@@ -45,24 +55,35 @@ struct value {
     bool b = false;
     std::int64_t i = 0;
     double f = 0.0;
-    std::string s;  ///< the string; for undefined, the name that was looked up (for messages)
+    /// The string; for undefined, the name that was looked up (for messages). Shared, so that
+    /// copying a value (every variable read does) never copies the text.
+    const std::string& s() const {
+        static const std::string empty;
+        return str_ ? *str_ : empty;
+    }
+    void set_s(std::string x) { str_ = x.empty() ? nullptr : std::make_shared<const std::string>(std::move(x)); }
     std::shared_ptr<const list_obj> list;
     std::shared_ptr<const dict_obj> dict;
     std::shared_ptr<namespace_obj> ns;
     std::shared_ptr<const callable_obj> fn;
 
+private:
+    std::shared_ptr<const std::string> str_;
+
+public:
+
     static value undefined(std::string hint = {}) {
         value v;
-        v.s = std::move(hint);
+        v.set_s(std::move(hint));
         return v;
     }
     static value none() { value v; v.kind = value_kind::none; return v; }
     static value boolean(bool x) { value v; v.kind = value_kind::boolean; v.b = x; return v; }
     static value integer(std::int64_t x) { value v; v.kind = value_kind::integer; v.i = x; return v; }
     static value floating(double x) { value v; v.kind = value_kind::floating; v.f = x; return v; }
-    static value string(std::string x) { value v; v.kind = value_kind::string; v.s = std::move(x); return v; }
+    static value string(std::string x) { value v; v.kind = value_kind::string; v.set_s(std::move(x)); return v; }
     static value make_list(std::vector<value> items, bool tuple = false);
-    static value make_dict(std::vector<std::pair<value, value>> items);
+    static value make_dict(std::vector<std::pair<value, value>> items, bool unique_keys = false);
 
     bool is_undefined() const { return kind == value_kind::undefined; }
     bool is_none() const { return kind == value_kind::none; }
@@ -132,7 +153,7 @@ inline value value::make_list(std::vector<value> items, bool tuple) {
         obj->has_ns = obj->has_ns || it.holds_namespace();
     }
     if (obj->depth > max_value_depth)
-        throw value_error("values nested deeper than " + std::to_string(max_value_depth) + " levels");
+        throw value_limit_error("max_depth", "values nested deeper than " + std::to_string(max_value_depth) + " levels");
     obj->items = std::move(items);
     obj->tuple = tuple;
     value v;
@@ -143,18 +164,22 @@ inline value value::make_list(std::vector<value> items, bool tuple) {
 
 inline bool py_equal(const value& a, const value& b);
 
-inline value value::make_dict(std::vector<std::pair<value, value>> items) {
+inline value value::make_dict(std::vector<std::pair<value, value>> items, bool unique_keys) {
     auto obj = std::make_shared<dict_obj>();
     for (const auto& [k, it] : items) {
         obj->depth = std::max({obj->depth, it.depth() + 1, k.depth() + 1});
         obj->has_ns = obj->has_ns || it.holds_namespace() || k.holds_namespace();
     }
     if (obj->depth > max_value_depth)
-        throw value_error("values nested deeper than " + std::to_string(max_value_depth) + " levels");
+        throw value_limit_error("max_depth", "values nested deeper than " + std::to_string(max_value_depth) + " levels");
     value v;
     v.kind = value_kind::dict;
     v.dict = obj;
     // Python dict semantics: a repeated key keeps its first position and takes the last value.
+    if (unique_keys) {
+        obj->items = std::move(items);
+        return v;
+    }
     obj->items.reserve(items.size());
     for (auto& kv : items) {
         bool replaced = false;
@@ -316,55 +341,71 @@ inline std::string repr_string(std::string_view s) {
     return out;
 }
 
-inline std::string to_repr(const value& v);
-
-/// Python's str(v), which is what `{{ v }}` prints (Undefined prints as nothing).
-inline std::string to_str(const value& v) {
+/// Appends Python's repr(v) to `out`, the way list and dict elements print; stops with
+/// value_limit_error once `out` would exceed `max_bytes`.
+inline void repr_into(std::string& out, const value& v, std::size_t max_bytes) {
+    auto check = [&] {
+        if (out.size() > max_bytes)
+            throw value_limit_error("max_output_bytes", "a printed value exceeds " + std::to_string(max_bytes) + " bytes");
+    };
     switch (v.kind) {
-        case value_kind::undefined: return "";
-        case value_kind::string: return v.s;
-        default: return to_repr(v);
-    }
-}
-
-/// Python's repr(v), which is how list and dict elements print.
-inline std::string to_repr(const value& v) {
-    switch (v.kind) {
-        case value_kind::undefined: return "";
-        case value_kind::none: return "None";
-        case value_kind::boolean: return v.b ? "True" : "False";
-        case value_kind::integer: return std::to_string(v.i);
-        case value_kind::floating: return format_float(v.f);
-        case value_kind::string: return repr_string(v.s);
+        case value_kind::undefined: break;
+        case value_kind::none: out += "None"; break;
+        case value_kind::boolean: out += v.b ? "True" : "False"; break;
+        case value_kind::integer: out += std::to_string(v.i); break;
+        case value_kind::floating: out += format_float(v.f); break;
+        case value_kind::string: out += repr_string(v.s()); break;
         case value_kind::list: {
-            std::string out = v.list->tuple ? "(" : "[";
+            out += v.list->tuple ? "(" : "[";
             for (std::size_t k = 0; k < v.list->items.size(); ++k) {
                 if (k) out += ", ";
-                out += to_repr(v.list->items[k]);
+                repr_into(out, v.list->items[k], max_bytes);
             }
             if (v.list->tuple && v.list->items.size() == 1) out += ",";
-            return out + (v.list->tuple ? ")" : "]");
+            out += v.list->tuple ? ")" : "]";
+            break;
         }
         case value_kind::dict: {
-            std::string out = "{";
+            out += "{";
             for (std::size_t k = 0; k < v.dict->items.size(); ++k) {
                 if (k) out += ", ";
-                out += to_repr(v.dict->items[k].first) + ": " + to_repr(v.dict->items[k].second);
+                repr_into(out, v.dict->items[k].first, max_bytes);
+                out += ": ";
+                repr_into(out, v.dict->items[k].second, max_bytes);
             }
-            return out + "}";
+            out += "}";
+            break;
         }
         case value_kind::ns: {
-            std::string out = "<Namespace {";
+            out += "<Namespace {";
             for (std::size_t k = 0; k < v.ns->attrs.size(); ++k) {
                 if (k) out += ", ";
-                out += repr_string(v.ns->attrs[k].first) + ": " + to_repr(v.ns->attrs[k].second);
+                out += repr_string(v.ns->attrs[k].first) + ": ";
+                repr_into(out, v.ns->attrs[k].second, max_bytes);
             }
-            return out + "}>";
+            out += "}>";
+            break;
         }
         case value_kind::callable:
             throw value_error("printing the function '" + v.fn->name + "' is not supported");
     }
-    return "";
+    check();
+}
+
+/// Python's repr(v).
+inline std::string to_repr(const value& v, std::size_t max_bytes = static_cast<std::size_t>(-1)) {
+    std::string out;
+    repr_into(out, v, max_bytes);
+    return out;
+}
+
+/// Python's str(v), which is what `{{ v }}` prints (Undefined prints as nothing).
+inline std::string to_str(const value& v, std::size_t max_bytes = static_cast<std::size_t>(-1)) {
+    switch (v.kind) {
+        case value_kind::undefined: return "";
+        case value_kind::string: return v.s();
+        default: return to_repr(v, max_bytes);
+    }
 }
 
 // ------------------------------------------------------------------------------------ semantics
@@ -377,7 +418,7 @@ inline bool truthy(const value& v) {
         case value_kind::boolean: return v.b;
         case value_kind::integer: return v.i != 0;
         case value_kind::floating: return v.f != 0.0;
-        case value_kind::string: return !v.s.empty();
+        case value_kind::string: return !v.s().empty();
         case value_kind::list: return !v.list->items.empty();
         case value_kind::dict: return !v.dict->items.empty();
         default: return true;
@@ -394,7 +435,7 @@ inline bool py_equal(const value& a, const value& b) {
     switch (a.kind) {
         case value_kind::undefined:
         case value_kind::none: return true;
-        case value_kind::string: return a.s == b.s;
+        case value_kind::string: return a.s() == b.s();
         case value_kind::list: {
             if (a.list->tuple != b.list->tuple || a.list->items.size() != b.list->items.size()) return false;
             for (std::size_t k = 0; k < a.list->items.size(); ++k)
@@ -443,7 +484,7 @@ inline bool py_less(const value& a, const value& b) {
         if (a.is_integral() && b.is_integral()) return a.as_int() < b.as_int();
         return a.as_double() < b.as_double();
     }
-    if (a.is_string() && b.is_string()) return a.s < b.s;
+    if (a.is_string() && b.is_string()) return a.s() < b.s();
     if (a.is_list() && b.is_list() && a.list->tuple == b.list->tuple) {
         const auto& x = a.list->items;
         const auto& y = b.list->items;
@@ -536,7 +577,10 @@ inline std::string json_string(std::string_view s, bool ensure_ascii) {
 
 /// Python's json.dumps(v, ...) for the values JSON can hold (tuples as arrays, non-string keys as
 /// Python converts them); Undefined, namespaces and functions are not serialisable, as in Python.
-inline void dump_json(std::string& out, const value& v, const json_dump_options& o, int level) {
+inline void dump_json(std::string& out, const value& v, const json_dump_options& o, int level,
+                      std::size_t max_bytes = static_cast<std::size_t>(-1)) {
+    if (out.size() > max_bytes)
+        throw value_limit_error("max_output_bytes", "a JSON text exceeds " + std::to_string(max_bytes) + " bytes");
     auto newline = [&](int lvl) {
         out.push_back('\n');
         for (int k = 0; k < lvl; ++k) out += o.indent;
@@ -548,7 +592,7 @@ inline void dump_json(std::string& out, const value& v, const json_dump_options&
         case value_kind::floating:
             out += std::isnan(v.f) ? "NaN" : std::isinf(v.f) ? (v.f < 0 ? "-Infinity" : "Infinity") : format_float(v.f);
             return;
-        case value_kind::string: out += json_string(v.s, o.ensure_ascii); return;
+        case value_kind::string: out += json_string(v.s(), o.ensure_ascii); return;
         case value_kind::list: {
             const auto& items = v.list->items;
             if (items.empty()) { out += "[]"; return; }
@@ -556,7 +600,7 @@ inline void dump_json(std::string& out, const value& v, const json_dump_options&
             for (std::size_t k = 0; k < items.size(); ++k) {
                 if (k) out += o.item_separator;
                 if (o.has_indent) newline(level + 1);
-                dump_json(out, items[k], o, level + 1);
+                dump_json(out, items[k], o, level + 1, max_bytes);
             }
             if (o.has_indent) newline(level);
             out.push_back(']');
@@ -566,7 +610,7 @@ inline void dump_json(std::string& out, const value& v, const json_dump_options&
             std::vector<std::pair<std::string, const value*>> items;
             for (const auto& [key, val] : v.dict->items) {
                 std::string k;
-                if (key.is_string()) k = key.s;
+                if (key.is_string()) k = key.s();
                 else if (key.kind == value_kind::none) k = "null";
                 else if (key.kind == value_kind::boolean) k = key.b ? "true" : "false";
                 else if (key.kind == value_kind::integer) k = std::to_string(key.i);
@@ -583,7 +627,7 @@ inline void dump_json(std::string& out, const value& v, const json_dump_options&
                 if (o.has_indent) newline(level + 1);
                 out += json_string(items[k].first, o.ensure_ascii);
                 out += o.key_separator;
-                dump_json(out, *items[k].second, o, level + 1);
+                dump_json(out, *items[k].second, o, level + 1, max_bytes);
             }
             if (o.has_indent) newline(level);
             out.push_back('}');
