@@ -118,6 +118,15 @@ TEST_CASE("chat_template: limits stop hostile templates with a typed error", "[c
     // Values nested without end.
     CHECK(limit_of("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}") ==
           "max_depth");
+    // Printing or serialising shared strings many times over is bounded before it is built.
+    CHECK(limit_of("{% set s = 'x' * 40000000 %}{{ [s, s] }}") == "max_output_bytes");
+    CHECK(limit_of("{% set s = 'x' * 40000000 %}{{ [s, s] | tojson }}") == "max_output_bytes");
+    CHECK(limit_of("{% set s = 'x' * 40000000 %}{{ [s, s] | join }}") == "max_output_bytes");
+    // One value per character is paid for before it is built.
+    CHECK(limit_of("{% set s = 'x' * 2000000 %}{% for c in s %}{% endfor %}") == "max_steps");
+    CHECK(limit_of("{% set s = 'x,' * 2000000 %}{{ s.split(',') | length }}") == "max_steps");
+    // Reading a large string is free: values share their text.
+    CHECK(limit_of("{% set s = 'x' * 60000000 %}{% for i in range(100000) %}{% if s and s[0] %}{% endif %}{% endfor %}") == "none");
     // A small step budget is honoured.
     CHECK(limit_of("{% for i in range(50) %}x{% endfor %}", dsv2::jinja::limits{1 << 20, 20, 256}) == "max_steps");
     CHECK(limit_of("{% for i in range(50) %}x{% endfor %}") == "none");
@@ -219,4 +228,21 @@ TEST_CASE("chat_template: concurrent renders of one template agree", "[chat]") {
     for (auto& th : threads) th.join();
     CHECK(mismatches == 0);
     CHECK(expected == "<｜begin▁of▁sentence｜><｜User｜>hi<｜Assistant｜>");
+}
+
+TEST_CASE("chat_template: a long conversation renders within the default limits", "[chat]") {
+    const auto t = dsv2::chat_template::from_tokenizer_config(std::filesystem::path(DSV2_FIXTURE_DIR) / "chat" /
+                                                              "deepseek-v3" / "tokenizer_config.json");
+    nlohmann::json chat = nlohmann::json::array();
+    for (int k = 0; k < 1000; ++k) {
+        chat.push_back({{"role", "user"}, {"content", "question " + std::to_string(k)}});
+        chat.push_back({{"role", "assistant"}, {"content", "answer " + std::to_string(k)}});
+    }
+    const std::string out = t.render(chat, true);
+    std::size_t users = 0;
+    for (std::size_t p = out.find("<｜User｜>"); p != std::string::npos; p = out.find("<｜User｜>", p + 1)) ++users;
+    CHECK(users == 1000);
+    CHECK(out.rfind("<｜Assistant｜>answer 999<｜end▁of▁sentence｜><｜Assistant｜>") != std::string::npos);
+    // The escape filter only grows by what it escapes.
+    CHECK(dsv2::chat_template("{{ ('y' * 30000000) | e | length }}").render(one_user, false) == "30000000");
 }
