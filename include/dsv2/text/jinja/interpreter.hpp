@@ -482,6 +482,7 @@ private:
     bool compare(const std::string& op, const value& l, const value& r, source_location loc) {
         if (l.is_list() && r.is_list()) tick(loc, std::min(l.list->items.size(), r.list->items.size()) / 16);
         if (l.is_dict() && r.is_dict()) tick(loc, std::min(l.dict->items.size(), r.dict->items.size()) / 16);
+        if (l.is_string() && r.is_string()) tick(loc, std::min(l.s().size(), r.s().size()) / 256);
         if (op == "==") return py_equal(l, r);
         if (op == "!=") return !py_equal(l, r);
         if (op == "in" || op == "notin") {
@@ -503,6 +504,7 @@ private:
             case value_kind::string:
                 if (!needle.is_string())
                     fail(loc, std::string("'in <string>' requires string as left operand, not ") + type_name(needle));
+                tick(loc, container.s().size() / 256);
                 return container.s().find(needle.s()) != std::string::npos;
             case value_kind::list:
                 tick(loc, container.list->items.size() / 16);
@@ -627,6 +629,16 @@ private:
         }
     }
 
+    // The byte offset after the code point (or invalid byte) at `at`, as decode_utf8 splits them.
+    static std::size_t next_code_point(const std::string& str, std::size_t at) {
+        const auto c = static_cast<unsigned char>(str[at]);
+        const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || at + n > str.size()) return at + 1;
+        for (std::size_t k = 1; k < n; ++k)
+            if ((static_cast<unsigned char>(str[at + k]) & 0xC0) != 0x80) return at + 1;
+        return at + n;
+    }
+
     // Python index normalisation for one position.
     static bool normalise_index(std::int64_t& idx, std::size_t size) {
         if (idx < 0) idx += static_cast<std::int64_t>(size);
@@ -657,9 +669,15 @@ private:
             std::int64_t idx = key.as_int();
             if (obj.is_list()) {
                 if (normalise_index(idx, obj.list->items.size())) return obj.list->items[static_cast<std::size_t>(idx)];
-            } else if (is_ascii(obj.s())) {
-                if (normalise_index(idx, obj.s().size())) return value::string(std::string(1, obj.s()[static_cast<std::size_t>(idx)]));
+            } else if (idx >= 0) {
+                // Walk forward to code point idx only: indexing near the start stays cheap.
+                const std::string& str = obj.s();
+                std::size_t at = 0;
+                for (std::int64_t k = 0; k < idx && at < str.size(); ++k) at = next_code_point(str, at);
+                tick(loc, at / 256);
+                if (at < str.size()) return value::string(str.substr(at, next_code_point(str, at) - at));
             } else {
+                tick(loc, obj.s().size() / 256);
                 auto cps = decode_utf8(obj.s());
                 if (normalise_index(idx, cps.size()))
                     return value::string(encode_utf8(cps, static_cast<std::size_t>(idx), static_cast<std::size_t>(idx) + 1));
@@ -695,6 +713,7 @@ private:
         std::vector<char32_t> cps;
         std::size_t size;
         if (obj.is_string()) {
+            tick(e.loc, obj.s().size() / 256);
             cps = decode_utf8(obj.s());
             size = cps.size();
         } else if (obj.is_list()) {
@@ -1283,7 +1302,9 @@ private:
         if (name == "length" || name == "count") {
             switch (in.kind) {
                 case value_kind::undefined: return value::integer(0);
-                case value_kind::string: return value::integer(static_cast<std::int64_t>(utf8_length(in.s())));
+                case value_kind::string:
+                    tick(loc, in.s().size() / 256);
+                    return value::integer(static_cast<std::int64_t>(utf8_length(in.s())));
                 case value_kind::list: return value::integer(static_cast<std::int64_t>(in.list->items.size()));
                 case value_kind::dict: return value::integer(static_cast<std::int64_t>(in.dict->items.size()));
                 default: fail(loc, std::string("object of type '") + type_name(in) + "' has no len()");
