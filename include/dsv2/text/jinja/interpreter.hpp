@@ -327,20 +327,27 @@ private:
             tick(s.loc);
             frame inner{{}, &f};
             assign_targets(s.targets, items[static_cast<std::size_t>(k)], inner, s.loc);
+            static const char* const names[] = {"index", "index0", "revindex", "revindex0", "first", "last",
+                                                "length", "depth", "depth0", "previtem", "nextitem"};
+            static const std::vector<value> keys = [] {
+                std::vector<value> v;
+                for (const char* name : names) v.push_back(value::string(name));
+                return v;
+            }();
             std::vector<std::pair<value, value>> loop;
-            auto put = [&](const char* key, value v) { loop.emplace_back(value::string(key), std::move(v)); };
-            put("index", value::integer(k + 1));
-            put("index0", value::integer(k));
-            put("revindex", value::integer(n - k));
-            put("revindex0", value::integer(n - k - 1));
-            put("first", value::boolean(k == 0));
-            put("last", value::boolean(k == n - 1));
-            put("length", value::integer(n));
-            put("depth", value::integer(1));
-            put("depth0", value::integer(0));
-            if (k > 0) put("previtem", items[static_cast<std::size_t>(k - 1)]);
-            if (k + 1 < n) put("nextitem", items[static_cast<std::size_t>(k + 1)]);
-            set_var(inner, "loop", value::make_dict(std::move(loop)));
+            loop.reserve(11);
+            loop.emplace_back(keys[0], value::integer(k + 1));
+            loop.emplace_back(keys[1], value::integer(k));
+            loop.emplace_back(keys[2], value::integer(n - k));
+            loop.emplace_back(keys[3], value::integer(n - k - 1));
+            loop.emplace_back(keys[4], value::boolean(k == 0));
+            loop.emplace_back(keys[5], value::boolean(k == n - 1));
+            loop.emplace_back(keys[6], value::integer(n));
+            loop.emplace_back(keys[7], value::integer(1));
+            loop.emplace_back(keys[8], value::integer(0));
+            if (k > 0) loop.emplace_back(keys[9], items[static_cast<std::size_t>(k - 1)]);
+            if (k + 1 < n) loop.emplace_back(keys[10], items[static_cast<std::size_t>(k + 1)]);
+            set_var(inner, "loop", value::make_dict(std::move(loop), /*unique_keys=*/true));
             if (exec_body(s.body, inner, out) == flow::break_) break;
         }
         if (n == 0) return exec_body(s.else_body, f, out);
@@ -607,7 +614,8 @@ private:
                 if (unit != 0 && static_cast<std::uint64_t>(n) > lim_.max_output_bytes / unit) check_size(loc, lim_.max_output_bytes + 1);
                 if (seq->is_string()) {
                     std::string s;
-                    for (std::int64_t k = 0; k < n; ++k) s += seq->s();
+                    s.reserve(static_cast<std::size_t>(n) * unit);
+                    for (std::int64_t k = 0; k < n; ++k) s.append(seq->s());
                     return make_string(loc, std::move(s));
                 }
                 std::vector<value> items;
@@ -961,7 +969,9 @@ private:
     static std::string strip(const std::string& s, const value& chars, bool left, bool right) {
         auto cps = decode_utf8(s);
         std::vector<char32_t> set;
-        bool ws = chars.is_none() || chars.is_undefined();
+        if (!chars.is_none() && !chars.is_string())
+            throw value_error(std::string("strip arg must be None or str, not ") + type_name(chars));
+        bool ws = chars.is_none();
         if (!ws) set = decode_utf8(chars.s());
         auto drop = [&](char32_t c) {
             if (ws) return is_py_space(c);
@@ -977,7 +987,7 @@ private:
 
     std::vector<std::string> split(const std::string& s, const value& sep, std::int64_t maxsplit, bool from_right, source_location loc) {
         std::vector<std::string> parts;
-        if (sep.is_none() || sep.is_undefined()) {
+        if (sep.is_none()) {
             auto cps = decode_utf8(s);
             std::vector<std::pair<std::size_t, std::size_t>> words;
             std::size_t k = 0;
@@ -989,7 +999,7 @@ private:
                 words.emplace_back(b, k);
             }
             tick(loc, words.size());  // one value per part
-            if (maxsplit < 0 || static_cast<std::size_t>(maxsplit) + 1 >= words.size()) {
+            if (maxsplit < 0 || words.size() <= static_cast<std::size_t>(maxsplit)) {
                 for (auto [b, e] : words) parts.push_back(encode_utf8(cps, b, e));
                 return parts;
             }
@@ -1263,7 +1273,52 @@ private:
         }
     }
 
+    // The parameters of each supported filter after the input, as jinja2 declares them (Python
+    // rejects extra positional arguments, unknown keywords and missing required ones).
+    struct filter_signature {
+        const char* name;
+        std::vector<const char*> params;
+        std::size_t required;
+        bool variadic;
+    };
+    void check_filter_arguments(const std::string& name, const std::vector<value>& args, const kwargs_t& kw, source_location loc) const {
+        static const std::vector<filter_signature> table = {
+            {"abs", {}, 0, false}, {"attr", {"name"}, 1, false}, {"capitalize", {}, 0, false}, {"count", {}, 0, false},
+            {"default", {"default_value", "boolean"}, 0, false}, {"d", {"default_value", "boolean"}, 0, false},
+            {"e", {}, 0, false}, {"escape", {}, 0, false}, {"first", {}, 0, false}, {"float", {"default"}, 0, false},
+            {"indent", {"width", "first", "blank"}, 0, false}, {"int", {"default", "base"}, 0, false},
+            {"join", {"d", "attribute"}, 0, false}, {"last", {}, 0, false}, {"length", {}, 0, false}, {"list", {}, 0, false},
+            {"lower", {}, 0, false}, {"items", {}, 0, false}, {"replace", {"old", "new", "count"}, 2, false},
+            {"reverse", {}, 0, false}, {"round", {"precision", "method"}, 0, false}, {"safe", {}, 0, false},
+            {"sort", {"reverse", "case_sensitive", "attribute"}, 0, false}, {"string", {}, 0, false},
+            {"sum", {"attribute", "start"}, 0, false}, {"title", {}, 0, false}, {"trim", {"chars"}, 0, false},
+            {"upper", {}, 0, false}, {"tojson", {"ensure_ascii", "indent", "separators", "sort_keys"}, 0, false},
+            {"wordcount", {}, 0, false}, {"map", {}, 0, true}, {"select", {}, 0, true}, {"reject", {}, 0, true},
+            {"selectattr", {}, 0, true}, {"rejectattr", {}, 0, true}};
+        for (const auto& sig : table) {
+            if (name != sig.name) continue;
+            if (sig.variadic) return;
+            if (args.size() > sig.params.size())
+                fail(loc, "filter '" + name + "' takes at most " + std::to_string(sig.params.size()) + " argument(s), " +
+                              std::to_string(args.size()) + " given");
+            for (const auto& [k, v] : kw) {
+                std::size_t at = sig.params.size();
+                for (std::size_t p = 0; p < sig.params.size(); ++p)
+                    if (k == sig.params[p]) at = p;
+                if (at == sig.params.size()) fail(loc, "filter '" + name + "' got an unexpected keyword argument '" + k + "'");
+                if (at < args.size()) fail(loc, "filter '" + name + "' got multiple values for argument '" + k + "'");
+            }
+            for (std::size_t p = args.size(); p < sig.required; ++p) {
+                bool given = false;
+                for (const auto& [k, v] : kw) given = given || k == sig.params[p];
+                if (!given) fail(loc, "filter '" + name + "' missing required argument '" + sig.params[p] + "'");
+            }
+            return;
+        }
+    }
+
     value apply_filter(const std::string& name, const value& in, const std::vector<value>& args, const kwargs_t& kw, source_location loc) {
+        check_filter_arguments(name, args, kw, loc);
         auto as_text = [&]() { return to_str_checked(in, loc); };
         if (name == "safe" ) return in;
         if (name == "string") return make_string(loc, as_text());
@@ -1310,7 +1365,22 @@ private:
                 default: fail(loc, std::string("object of type '") + type_name(in) + "' has no len()");
             }
         }
-        if (name == "wordcount") return value::integer(static_cast<std::int64_t>(split(as_text(), value::none(), -1, false, loc).size()));
+        if (name == "wordcount") {
+            // jinja2 counts matches of the regex \w+: letters, digits and '_' (any non-ASCII
+            // letter counts as one; non-ASCII punctuation is treated as a letter too).
+            std::int64_t words = 0;
+            bool in_word = false;
+            const std::string text = as_text();
+            tick(loc, text.size() / 256);
+            for (char32_t c : decode_utf8(text)) {
+                bool w = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                         (c >= 0xAA && c < 0x110000 && !is_py_space(c) && !is_py_unprintable(c) && c != 0xAB && c != 0xBB &&
+                          c != 0xB7 && c != 0xBF && c != 0xD7 && c != 0xF7 && !(c >= 0x2010 && c <= 0x205E) && !(c >= 0x3000 && c <= 0x3003));
+                if (w && !in_word) ++words;
+                in_word = w;
+            }
+            return value::integer(words);
+        }
         if (name == "default" || name == "d") {
             value def = arg(args, kw, 0, "default_value", value::string(""));
             bool boolean = truthy(arg(args, kw, 1, "boolean", value::boolean(false)));
@@ -1597,10 +1667,15 @@ private:
     // ---------------------------------------------------------------- tests
 
     bool apply_test(const std::string& name, const value& v, const std::vector<value>& args, source_location loc) {
-        auto one = [&]() -> const value& {
-            if (args.empty()) fail(loc, "test '" + name + "' needs an argument");
-            return args[0];
-        };
+        static const char* const unary[] = {"defined", "undefined", "none", "boolean", "true", "false", "integer", "float",
+            "number", "string", "mapping", "iterable", "sequence", "callable", "lower", "upper", "odd", "even", "filter", "test"};
+        bool takes_none = false;
+        for (const char* u : unary) takes_none = takes_none || name == u;
+        if (takes_none && !args.empty())
+            fail(loc, "test '" + name + "' takes 1 positional argument but " + std::to_string(args.size() + 1) + " were given");
+        if (!takes_none && args.size() != 1)
+            fail(loc, "test '" + name + "' takes 2 positional arguments but " + std::to_string(args.size() + 1) + " were given");
+        auto one = [&]() -> const value& { return args[0]; };
         if (name == "defined") return !v.is_undefined();
         if (name == "undefined") return v.is_undefined();
         if (name == "none") return v.is_none();

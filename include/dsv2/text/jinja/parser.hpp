@@ -643,21 +643,39 @@ private:
         expr_ptr parts[3];
         bool is_slice = false;
         int idx = 0;
+        std::vector<expr_ptr> tuple_items;  // x[a, b] subscripts with a tuple, x[] with ()
+        bool is_tuple = false;
         for (;;) {
+            if (at_op(",") && !is_slice) {
+                if (!parts[0]) fail(cur(), "unexpected ','");
+                is_tuple = true;
+                tuple_items.push_back(std::move(parts[0]));
+                next();
+                continue;
+            }
             if (at_op(":")) {
+                if (is_tuple) unsupported(cur(), "slices inside tuple subscripts");
                 is_slice = true;
                 next();
                 if (++idx > 2) fail(cur(), "too many ':' in subscript");
                 continue;
             }
             if (at_op("]")) break;
-            if (at_op(",")) unsupported(cur(), "tuple subscripts");
+            if (at_op(",")) unsupported(cur(), "slices inside tuple subscripts");
             if (parts[idx]) fail(cur(), "expected ':' or ']', got " + describe(cur()));
             parts[idx] = parse_expression();
         }
         next();
+        if (!is_slice && (is_tuple || !parts[0])) {
+            if (parts[0]) tuple_items.push_back(std::move(parts[0]));
+            auto tup = make(expr_type::tuple, open.loc);
+            tup->kids = std::move(tuple_items);
+            auto e = make(expr_type::item, open.loc);
+            e->kids.push_back(std::move(target));
+            e->kids.push_back(std::move(tup));
+            return e;
+        }
         if (!is_slice) {
-            if (!parts[0]) fail(open, "empty subscript");
             auto e = make(expr_type::item, open.loc);
             e->kids.push_back(std::move(target));
             e->kids.push_back(std::move(parts[0]));

@@ -312,12 +312,36 @@ inline bool is_py_unprintable(char32_t c) {
            (c >= 0xE000 && c <= 0xF8FF) || c == 0xFFF9 || c == 0xFFFA || c == 0xFFFB || c >= 0x110000;
 }
 
+inline void repr_char(std::string& out, char32_t c, char quote);
+
 inline std::string repr_string(std::string_view s) {
     bool has_single = s.find('\'') != std::string_view::npos;
     bool has_double = s.find('"') != std::string_view::npos;
     char quote = (has_single && !has_double) ? '"' : '\'';
     std::string out(1, quote);
-    for (char32_t c : decode_utf8(s)) {
+    out.reserve(s.size() + 2);
+    for (std::size_t at = 0; at < s.size();) {
+        const auto byte = static_cast<unsigned char>(s[at]);
+        if (byte >= 0x20 && byte < 0x7F && byte != static_cast<unsigned char>(quote) && byte != '\\') {
+            out.push_back(static_cast<char>(byte));  // printable ASCII: as is
+            ++at;
+            continue;
+        }
+        std::size_t len = 1;
+        if (byte >= 0x80) {
+            const std::size_t n = (byte >> 5) == 6 ? 2 : (byte >> 4) == 14 ? 3 : (byte >> 3) == 30 ? 4 : 1;
+            len = std::min(n, s.size() - at);
+        }
+        const std::vector<char32_t> one = decode_utf8(s.substr(at, len));
+        at += len;
+        for (char32_t c : one) repr_char(out, c, quote);
+    }
+    out.push_back(quote);
+    return out;
+}
+
+inline void repr_char(std::string& out, char32_t c, char quote) {
+    {
         if (c == static_cast<char32_t>(quote) || c == '\\') {
             out.push_back('\\');
             out.push_back(static_cast<char>(c));
@@ -337,8 +361,6 @@ inline std::string repr_string(std::string_view s) {
             append_utf8(out, c);
         }
     }
-    out.push_back(quote);
-    return out;
 }
 
 /// Appends Python's repr(v) to `out`, the way list and dict elements print; stops with
@@ -349,12 +371,16 @@ inline void repr_into(std::string& out, const value& v, std::size_t max_bytes) {
             throw value_limit_error("max_output_bytes", "a printed value exceeds " + std::to_string(max_bytes) + " bytes");
     };
     switch (v.kind) {
-        case value_kind::undefined: break;
+        case value_kind::undefined: out += "Undefined"; break;  // repr(Undefined); str() is empty
         case value_kind::none: out += "None"; break;
         case value_kind::boolean: out += v.b ? "True" : "False"; break;
         case value_kind::integer: out += std::to_string(v.i); break;
         case value_kind::floating: out += format_float(v.f); break;
-        case value_kind::string: out += repr_string(v.s()); break;
+        case value_kind::string:
+            if (out.size() + v.s().size() > max_bytes)  // the repr is at least as long as the text
+                throw value_limit_error("max_output_bytes", "a printed value exceeds " + std::to_string(max_bytes) + " bytes");
+            out += repr_string(v.s());
+            break;
         case value_kind::list: {
             out += v.list->tuple ? "(" : "[";
             for (std::size_t k = 0; k < v.list->items.size(); ++k) {
@@ -541,9 +567,32 @@ struct json_dump_options {
     bool ensure_ascii = false;
 };
 
+inline void json_char(std::string& out, char32_t c, bool ensure_ascii);
+
 inline std::string json_string(std::string_view s, bool ensure_ascii) {
     std::string out = "\"";
-    for (char32_t c : decode_utf8(s)) {
+    out.reserve(s.size() + 2);
+    for (std::size_t at = 0; at < s.size();) {
+        const auto byte = static_cast<unsigned char>(s[at]);
+        if (byte >= 0x20 && byte < 0x7F && byte != '"' && byte != '\\') {
+            out.push_back(static_cast<char>(byte));
+            ++at;
+            continue;
+        }
+        std::size_t len = 1;
+        if (byte >= 0x80) {
+            const std::size_t n = (byte >> 5) == 6 ? 2 : (byte >> 4) == 14 ? 3 : (byte >> 3) == 30 ? 4 : 1;
+            len = std::min(n, s.size() - at);
+        }
+        const std::vector<char32_t> one = decode_utf8(s.substr(at, len));
+        at += len;
+        for (char32_t c : one) json_char(out, c, ensure_ascii);
+    }
+    return out + "\"";
+}
+
+inline void json_char(std::string& out, char32_t c, bool ensure_ascii) {
+    {
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -572,7 +621,6 @@ inline std::string json_string(std::string_view s, bool ensure_ascii) {
             }
         }
     }
-    return out + "\"";
 }
 
 /// Python's json.dumps(v, ...) for the values JSON can hold (tuples as arrays, non-string keys as
@@ -592,7 +640,11 @@ inline void dump_json(std::string& out, const value& v, const json_dump_options&
         case value_kind::floating:
             out += std::isnan(v.f) ? "NaN" : std::isinf(v.f) ? (v.f < 0 ? "-Infinity" : "Infinity") : format_float(v.f);
             return;
-        case value_kind::string: out += json_string(v.s(), o.ensure_ascii); return;
+        case value_kind::string:
+            if (out.size() + v.s().size() > max_bytes)
+                throw value_limit_error("max_output_bytes", "a JSON text exceeds " + std::to_string(max_bytes) + " bytes");
+            out += json_string(v.s(), o.ensure_ascii);
+            return;
         case value_kind::list: {
             const auto& items = v.list->items;
             if (items.empty()) { out += "[]"; return; }
