@@ -3,6 +3,7 @@
 // single trailing newline dropped).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -74,7 +75,8 @@ public:
                 // Only blanks between the start of the line and the tag: drop them.
                 std::size_t ws = start;
                 while (ws > pos && (src_[ws - 1] == ' ' || src_[ws - 1] == '\t')) --ws;
-                if (ws == 0 || src_[ws - 1] == '\n') data.erase(data.size() - (start - ws));
+                // (a '-' on the previous tag may already have stripped some or all of them)
+                if (ws == 0 || src_[ws - 1] == '\n') data.erase(data.size() - std::min(start - ws, data.size()));
             }
             if (!data.empty()) out.push_back({token_type::data, data, locate(pos)});
             std::size_t inner = start + 2 + ((modifier == '-' || modifier == '+') ? 1 : 0);
