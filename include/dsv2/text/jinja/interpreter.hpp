@@ -589,6 +589,7 @@ private:
                     return value::integer(static_cast<std::int64_t>(res));
                 }
                 if (x == 0 && y < 0) fail(loc, "0.0 cannot be raised to a negative power");
+                if (x < 0 && std::isfinite(y) && y != std::floor(y)) unsupported(loc, "complex numbers (a negative number to a fractional power)");
                 return value::floating(std::pow(x, y));
             }
             return type_error();
@@ -1490,6 +1491,8 @@ private:
             if (!a.empty() && a[0] == '_') return value::undefined(a);
             return method(in, a, loc);
         }
+        if ((name == "int" || name == "float" || name == "abs" || name == "round") && in.is_undefined())
+            fail(loc, undefined_message(in));  // int(Undefined) and the like raise
         if (name == "int") {
             value def = arg(args, kw, 0, "default", value::integer(0));
             value base = arg(args, kw, 1, "base", value::integer(10));
@@ -1500,7 +1503,7 @@ private:
             }
             if (in.is_string()) {
                 if (!base.is_integral() || base.as_int() != 10) unsupported(loc, "int filter with a base other than 10");
-                std::string t = strip(in.s(), value::none(), true, true);
+                std::string t = strip(in.s(), value::string(" \t\n\v\f\r"), true, true);  // int() strips ASCII whitespace
                 std::string digits;
                 std::size_t k = 0;
                 bool neg = false;
@@ -1545,6 +1548,7 @@ private:
             if (!in.is_number()) fail(loc, std::string("type ") + type_name(in) + " doesn't define __round__ method");
             if (!precision.is_integral() || precision.as_int() != 0) unsupported(loc, "round filter with a precision");
             double x = in.as_double();
+            if (method_name == "common" && in.is_integral()) return value::integer(in.as_int());  // round(int) is the int
             if (method_name == "common") return value::floating(std::nearbyint(x));  // Python's round(): half to even
             if (method_name == "ceil") return value::floating(std::ceil(x));
             if (method_name == "floor") return value::floating(std::floor(x));
@@ -1572,6 +1576,7 @@ private:
                 keyed.emplace_back(std::move(k), std::move(x));
             }
             std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+                if (py_equal(a.first, b.first)) return false;  // as Python compares the key lists jinja2 builds
                 return reverse ? py_less(b.first, a.first) : py_less(a.first, b.first);
             });
             std::vector<value> out;
@@ -1648,8 +1653,9 @@ private:
         for (char c : text)
             if (c != '_') t.push_back(c);
         std::size_t b = 0, e = t.size();
-        while (b < e && is_py_space(static_cast<unsigned char>(t[b]))) ++b;
-        while (e > b && is_py_space(static_cast<unsigned char>(t[e - 1]))) --e;
+        auto c_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+        while (b < e && c_space(t[b])) ++b;
+        while (e > b && c_space(t[e - 1])) --e;
         t = lower(t.substr(b, e - b));
         if (t.empty()) return value::undefined();
         std::string body = (t[0] == '+' || t[0] == '-') ? t.substr(1) : t;

@@ -82,6 +82,7 @@ public:
             std::size_t inner = start + 2 + ((modifier == '-' || modifier == '+') ? 1 : 0);
             if (kind == '#') {
                 std::size_t end = src_.find("#}", inner);
+                if (end == std::string::npos && inner >= src_.size()) break;  // a bare '{#' ending the template: jinja2 drops it
                 if (end == std::string::npos) fail(start, "unterminated comment (missing '#}')");
                 bool minus = end > inner && src_[end - 1] == '-';
                 bool plus = end > inner && src_[end - 1] == '+';
