@@ -16,18 +16,10 @@
 
 namespace dsv2 {
 
-/// fp32 activations; bf16 weights round them to bf16 first (see gemm.cuh).
-template <class Layer>
-void linear_forward(cuda tag, cublas_handle& blas, cudaStream_t s, const float* x, const Layer& layer, float* y,
-                    std::int64_t T) {
-    const std::int64_t in = layer.weight.cols(), out = layer.weight.rows();
-    gemm_nt(tag, blas, s, x, layer.weight.data(), y, T, in, out);
-    if (layer.bias.size() != 0) add_bias_rows(tag, s, y, layer.bias.data(), T, out);
-}
-
-/// Activations already rounded to bf16 (one rounding shared by several bf16 layers on the same x).
-template <class Layer>
-void linear_forward(cuda tag, cublas_handle& blas, cudaStream_t s, const __nv_bfloat16* x, const Layer& layer, float* y,
+/// x: fp32 activations (bf16 weights round them to bf16 first, see gemm.cuh), or activations
+/// already rounded to bf16 for bf16 weights (one rounding shared by several layers on the same x).
+template <class X, class Layer>
+void linear_forward(cuda tag, cublas_handle& blas, cudaStream_t s, const X* x, const Layer& layer, float* y,
                     std::int64_t T) {
     const std::int64_t in = layer.weight.cols(), out = layer.weight.rows();
     gemm_nt(tag, blas, s, x, layer.weight.data(), y, T, in, out);

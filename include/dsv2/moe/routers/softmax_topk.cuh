@@ -11,6 +11,12 @@
 //     (group score = max inside the group; the topk_group best groups stay, the rest become 0),
 //     ties to the lower index, k picks in descending order exactly as top_k_indices orders them;
 //     weights × routed_scaling_factor, or renormalised with norm_topk_prob (finish_weights).
+//
+// softmax_topk_router<Rule> is router_impl<R, cuda> for such a router, Rule naming its selection
+// rule (fixed_routing<m>, or routing_from_params: the rule params() read from the config):
+//
+//     template <> struct dsv2::router_impl<my_router, dsv2::cuda>
+//         : dsv2::softmax_topk_router<dsv2::fixed_routing<dsv2::routing_method::greedy>> {};
 #pragma once
 
 #include <cuda_runtime.h>
@@ -26,6 +32,7 @@
 #include "dsv2/backend/cuda/runtime.cuh"
 #include "dsv2/backend/cuda/storage.cuh"
 #include "dsv2/moe/routing.hpp"
+#include "dsv2/weights/moe.hpp"
 
 namespace dsv2 {
 
@@ -193,5 +200,30 @@ inline void route_softmax_topk(const cuda_forward_pass& pass, const cuda_matrix<
     gemm_nt(cuda{}, pass.blas(), s, x, gate.data(), logits, T, gate.cols(), p.experts);
     softmax_topk(cuda{}, s, method, p, logits, T, expert, weight);
 }
+
+/// A router's selection rule: always `M`.
+template <routing_method M>
+struct fixed_routing {
+    static routing_method of(const routing_params&) noexcept { return M; }
+};
+/// A router's selection rule: the one its params name (router_from_config).
+struct routing_from_params {
+    static routing_method of(const routing_params& p) noexcept { return p.method; }
+};
+
+/// router_impl<R, cuda> of a softmax router whose selection rule is Rule::of(params).
+template <class Rule>
+struct softmax_topk_router {
+    /// The selection rule the kernel runs for `p`.
+    static routing_method method(const routing_params& p) noexcept { return Rule::of(p); }
+
+    /// x [T, H] (device) -> expert [T, k] (int32) and weight [T, k] on the device; logits [T, E]
+    /// when given.
+    template <class S>
+    static void route(const cuda_forward_pass& pass, const router_gate<S>& w, const routing_params& p, const float* x,
+                      std::int64_t T, std::int32_t* expert, float* weight, float* logits = nullptr) {
+        route_softmax_topk(pass, w.weight, method(p), p, x, T, expert, weight, logits);
+    }
+};
 
 }  // namespace dsv2

@@ -1,7 +1,7 @@
 #if !defined(__CUDACC__)
 #error "dsv2/moe/routers/from_config/cuda.cuh: compile this header with nvcc (CUDA backend); CPU-only code includes <dsv2/model.hpp>"
 #endif
-// router_impl<router_from_config, cuda>: the rule the config names (p.method), on the device (moe/routers/softmax_topk.cuh).
+// router_impl<router_from_config, cuda>: the rule the config names (routing_params::method), on the device (moe/routers/softmax_topk.cuh).
 #pragma once
 
 #include "dsv2/moe/router_impl.hpp"
@@ -11,17 +11,6 @@
 namespace dsv2 {
 
 template <>
-struct router_impl<router_from_config, cuda> {
-    /// The selection rule the kernel runs for `p`.
-    static routing_method method([[maybe_unused]] const routing_params& p) noexcept { return p.method; }
-
-    /// x [T, H] (device) -> expert [T, k] (int32) and weight [T, k] on the device; logits [T, E]
-    /// when given.
-    template <class S>
-    static void route(const cuda_forward_pass& pass, const router_gate<S>& w, const routing_params& p, const float* x,
-                      std::int64_t T, std::int32_t* expert, float* weight, float* logits = nullptr) {
-        route_softmax_topk(pass, w.weight, method(p), p, x, T, expert, weight, logits);
-    }
-};
+struct router_impl<router_from_config, cuda> : softmax_topk_router<routing_from_params> {};
 
 }  // namespace dsv2
