@@ -1,4 +1,5 @@
-// Shared helpers of dsv2's CUDA tests: random data, CPU weights, and the tolerance checks.
+// Shared helpers of dsv2's CUDA tests: random data, host weights and their device copies
+// (weights/ trees over host_storage and cuda_storage<W>), and the tolerance checks.
 //
 // Tolerances are derived from the dtype, never tuned to what a run happened to give:
 //   u = 2^-24 (fp32 unit roundoff, FLT_EPSILON / 2),  γ_n = n·u / (1 − n·u).
@@ -16,6 +17,7 @@
 
 #include <dsv2/backend/cuda/all.cuh>
 #include <dsv2/model.hpp>
+#include <dsv2/models/cuda/model.cuh>
 
 #include <algorithm>
 #include <cfloat>
@@ -34,12 +36,13 @@ inline constexpr double u_bf16 = 1.0 / 256.0;     // 2^-8
 
 inline double gamma_n(double n) { return n * u32 / (1.0 - n * u32); }
 
-/// A stream and a cuBLAS handle; the stream is declared first so that it outlives every buffer
-/// a test makes on it.
+/// A device context (stream, cuBLAS) and a forward pass on it for the policies' CUDA hooks; the
+/// context's stream outlives every buffer a test makes on it.
 struct device_context {
-    dsv2::stream stream;
-    dsv2::cublas_handle blas;
-    cudaStream_t s() const { return stream.get(); }
+    dsv2::cuda_device_context context;
+    dsv2::cublas_handle& blas = context.blas;
+    dsv2::cuda_forward_pass pass = dsv2::cuda_forward_pass::on(context);
+    cudaStream_t s() const { return context.get(); }
 };
 
 inline std::vector<float> random_values(std::size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
@@ -69,8 +72,11 @@ inline dsv2::cpu_weight random_weight(std::int64_t rows, std::int64_t cols, std:
     return w;
 }
 
-inline dsv2::cpu_linear random_linear(std::int64_t out, std::int64_t in, std::mt19937& rng, bool bf16, bool bias = false) {
-    dsv2::cpu_linear l;
+using host_linear = dsv2::linear<dsv2::host_storage>;
+using host_gated_mlp = dsv2::gated_mlp<dsv2::host_storage>;
+
+inline host_linear random_linear(std::int64_t out, std::int64_t in, std::mt19937& rng, bool bf16, bool bias = false) {
+    host_linear l;
     l.weight = random_weight(out, in, rng, 1.0f / std::sqrt(static_cast<float>(in)), bf16);
     if (bias) {
         l.bias.resize(out);
@@ -78,6 +84,43 @@ inline dsv2::cpu_linear random_linear(std::int64_t out, std::int64_t in, std::mt
         std::copy(b.begin(), b.end(), l.bias.data());
     }
     return l;
+}
+
+inline host_gated_mlp random_mlp(std::int64_t H, std::int64_t I, std::mt19937& rng, bool bf16, bool bias) {
+    return {random_linear(I, H, rng, bf16, bias), random_linear(I, H, rng, bf16, bias), random_linear(H, I, rng, bf16, bias)};
+}
+
+// --- device copies of host subtrees: the same tree over cuda_storage<W>, shapes from the host ----
+template <class W>
+using device_storage = dsv2::cuda_storage<W>;
+
+template <class W, class P>
+dsv2::linear<device_storage<W>, P> device_shapes(const dsv2::linear<dsv2::host_storage, P>& h) {
+    return dsv2::linear<device_storage<W>, P>::allocate(h.out_features(), h.in_features(), h.has_bias());
+}
+template <class W>
+dsv2::gated_mlp<device_storage<W>> device_shapes(const dsv2::gated_mlp<dsv2::host_storage>& h) {
+    return {device_shapes<W>(h.gate_proj), device_shapes<W>(h.up_proj), device_shapes<W>(h.down_proj)};
+}
+template <class W>
+dsv2::router_gate<device_storage<W>> device_shapes(const dsv2::router_gate<dsv2::host_storage>& h) {
+    return {device_storage<W>::template shape_only<dsv2::fp32_kept>(h.weight.rows(), h.weight.cols())};
+}
+template <class W, class R, class E>
+dsv2::moe_weights<device_storage<W>, R, E> device_shapes(const dsv2::moe_weights<dsv2::host_storage, R, E>& h) {
+    dsv2::moe_weights<device_storage<W>, R, E> d{device_shapes<W>(h.gate), {}, {}};
+    for (const auto& e : h.experts) d.experts.push_back(device_shapes<W>(e));
+    if (h.shared_experts) d.shared_experts = device_shapes<W>(*h.shared_experts);
+    return d;
+}
+
+/// The device copy of a host subtree (linear, gated MLP, router gate, MoE layer) as W, uploaded
+/// with dsv2::cuda_upload (fp32 <-> bf16 converted as the model's upload does).
+template <class W, class HostTree>
+auto to_device(cudaStream_t s, const HostTree& host) {
+    auto d = device_shapes<W>(host);
+    dsv2::cuda_upload(s, host, d);
+    return d;
 }
 
 inline std::span<const float> values_of(const dsv2::cpu::matrix& m) {

@@ -189,7 +189,7 @@ TEST_CASE("mla_attend_absorbed(cuda) equals the CPU's over latent rows [k_pe | c
         const float scale = 0.1147213867929261f;  // DeepSeek-V2's yarn-corrected scale
         dsv2::mla_dims dm{.hidden = 0, .heads = nh, .d_nope = dn, .d_rope = dr, .d_v = dv, .d_c = dc, .d_cq = std::nullopt, .scale = scale};
 
-        dsv2::cpu_mla_weights w;
+        dsv2::mla_weights<dsv2::host_storage> w;
         w.kv_b_proj.weight = random_weight(nh * dkv, dc, rng, 1.0f / std::sqrt(float(dc)), false);
         const dsv2::cpu::matrix q = random_matrix(B * S, nh * dqk, rng);
         const dsv2::cpu::matrix lat = random_matrix(B * T, width, rng);  // row b·T + t

@@ -45,11 +45,11 @@ TEST_CASE("gemm_nt fp32 equals the CPU linear within the fp32 dot-product bound"
     for (const shape sh : {shape{1, 64, 48}, shape{7, 129, 33}, shape{64, 512, 300}, shape{3, 2048, 17}}) {
         INFO("T " << sh.T << ", in " << sh.in << ", out " << sh.out);
         const dsv2::cpu::matrix x = random_matrix(sh.T, sh.in, rng);
-        const dsv2::cpu_linear lin = random_linear(sh.out, sh.in, rng, false);
-        const dsv2::cpu::matrix ref = dsv2::linear(dsv2::cpu{}, x, lin);
+        const host_linear lin = random_linear(sh.out, sh.in, rng, false);
+        const dsv2::cpu::matrix ref = dsv2::linear_forward(dsv2::cpu{}, x, lin);
 
         const auto dx = to_device(ctx.s(), x);
-        const auto dw = dsv2::to_device<float>(ctx.s(), lin);
+        const auto dw = to_device<float>(ctx.s(), lin);
         dsv2::device_buffer<float> dy(static_cast<std::size_t>(sh.T * sh.out), ctx.s());
         dsv2::gemm_nt(dsv2::cuda{}, ctx.blas, ctx.s(), dx.data(), dw.weight.data(), dy.data(), sh.T, sh.in, sh.out);
         const std::vector<float> got = dsv2::download(ctx.s(), dy);
@@ -70,13 +70,13 @@ TEST_CASE("gemm_nt accumulates into y (beta = 1) with row strides", "[cuda][gemm
     const std::int64_t T = 5, in = 96, out = 40, ldx = 100, ldy = 64;
     const dsv2::cpu::matrix xs = random_matrix(T, ldx, rng);  // x is the first `in` columns
     const dsv2::cpu::matrix y0 = random_matrix(T, ldy, rng);
-    const dsv2::cpu_linear lin = random_linear(out, in, rng, false);
+    const host_linear lin = random_linear(out, in, rng, false);
     const dsv2::cpu::matrix x = xs.leftCols(in);
-    const dsv2::cpu::matrix prod = dsv2::linear(dsv2::cpu{}, x, lin);
+    const dsv2::cpu::matrix prod = dsv2::linear_forward(dsv2::cpu{}, x, lin);
 
     const auto dx = to_device(ctx.s(), xs);
     auto dy = to_device(ctx.s(), y0);
-    const auto dw = dsv2::to_device<float>(ctx.s(), lin);
+    const auto dw = to_device<float>(ctx.s(), lin);
     dsv2::gemm_nt(dsv2::cuda{}, ctx.blas, ctx.s(), dx.data(), dw.weight.data(), dy.data(), T, in, out, 1.0f, ldx, ldy);
     const std::vector<float> got = dsv2::download(ctx.s(), dy);
 
@@ -103,12 +103,12 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
     for (const shape sh : {shape{1, 2048, 64}, shape{9, 512, 129}, shape{80, 1408, 96}}) {
         INFO("T " << sh.T << ", in " << sh.in << ", out " << sh.out);
         const dsv2::cpu::matrix x = random_matrix(sh.T, sh.in, rng);
-        const dsv2::cpu_linear lin = random_linear(sh.out, sh.in, rng, /*bf16=*/true);
+        const host_linear lin = random_linear(sh.out, sh.in, rng, /*bf16=*/true);
         REQUIRE(lin.weight.type() == dsv2::dtype::bf16);
-        const dsv2::cpu::matrix ref = dsv2::linear(dsv2::cpu{}, x, lin);  // fp32 x · bf16 W, fp32
+        const dsv2::cpu::matrix ref = dsv2::linear_forward(dsv2::cpu{}, x, lin);  // fp32 x · bf16 W, fp32
 
         const auto dx = to_device(ctx.s(), x);
-        const auto dw = dsv2::to_device<__nv_bfloat16>(ctx.s(), lin);
+        const auto dw = to_device<__nv_bfloat16>(ctx.s(), lin);
         dsv2::device_buffer<float> dy(static_cast<std::size_t>(sh.T * sh.out), ctx.s());
         dsv2::gemm_nt(dsv2::cuda{}, ctx.blas, ctx.s(), dx.data(), dw.weight.data(), dy.data(), sh.T, sh.in, sh.out);
         const std::vector<float> got = dsv2::download(ctx.s(), dy);
@@ -124,7 +124,7 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
         // activations that are bf16 values already: the fp32 bound must hold
         dsv2::cpu::matrix xr = x;
         for (Eigen::Index i = 0; i < xr.size(); ++i) xr.data()[i] = dsv2::bf16_to_float(dsv2::float_to_bf16(xr.data()[i]));
-        const dsv2::cpu::matrix ref_r = dsv2::linear(dsv2::cpu{}, xr, lin);
+        const dsv2::cpu::matrix ref_r = dsv2::linear_forward(dsv2::cpu{}, xr, lin);
         const auto dxr = to_device(ctx.s(), xr);
         dsv2::gemm_nt(dsv2::cuda{}, ctx.blas, ctx.s(), dxr.data(), dw.weight.data(), dy.data(), sh.T, sh.in, sh.out);
         const std::vector<float> got_r = dsv2::download(ctx.s(), dy);
@@ -136,15 +136,15 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
     }
 }
 
-TEST_CASE("to_device converts weights between fp32 and bf16 as float_to_bf16 does", "[cuda][gemm]") {
+TEST_CASE("cuda_upload converts weights between fp32 and bf16 as float_to_bf16 does", "[cuda][gemm]") {
     device_context ctx;
     std::mt19937 rng(13);
-    const dsv2::cpu_linear f = random_linear(8, 24, rng, false, /*bias=*/true);
-    const dsv2::cpu_linear b = random_linear(8, 24, rng, true);
-    const auto fb = dsv2::to_device<__nv_bfloat16>(ctx.s(), f);  // fp32 -> bf16
-    const auto bf = dsv2::to_device<float>(ctx.s(), b);           // bf16 -> fp32
-    const std::vector<__nv_bfloat16> fbh = dsv2::download(ctx.s(), fb.weight);
-    const std::vector<float> bfh = dsv2::download(ctx.s(), bf.weight);
+    const host_linear f = random_linear(8, 24, rng, false, /*bias=*/true);
+    const host_linear b = random_linear(8, 24, rng, true);
+    const auto fb = to_device<__nv_bfloat16>(ctx.s(), f);  // fp32 -> bf16
+    const auto bf = to_device<float>(ctx.s(), b);           // bf16 -> fp32
+    const std::vector<__nv_bfloat16> fbh = dsv2::download(ctx.s(), fb.weight.data(), static_cast<std::size_t>(fb.weight.size()));
+    const std::vector<float> bfh = dsv2::download(ctx.s(), bf.weight.data(), static_cast<std::size_t>(bf.weight.size()));
     std::size_t bad = 0;
     for (std::int64_t r = 0; r < 8; ++r)
         for (std::int64_t c = 0; c < 24; ++c) {
@@ -155,7 +155,7 @@ TEST_CASE("to_device converts weights between fp32 and bf16 as float_to_bf16 doe
         }
     CHECK(bad == 0);
     CHECK(fb.has_bias());
-    CHECK(dsv2::download(ctx.s(), fb.bias) == std::vector<float>(f.bias.data(), f.bias.data() + 8));
+    CHECK(dsv2::download(ctx.s(), fb.bias.data(), static_cast<std::size_t>(fb.bias.size())) == std::vector<float>(f.bias.data(), f.bias.data() + 8));
     CHECK_FALSE(bf.has_bias());
 }
 

@@ -1,11 +1,14 @@
 // The host side of the CUDA backend's headers, which needs no device and therefore runs (and
 // passes or fails) on every machine, GPU or not: the error checks throw dsv2::cuda_error with the
 // call, the status name and description, and file:line; device_available() agrees with the
-// runtime and says why not; RAII wrappers without a device fail with cuda_error, never crash.
+// runtime and says why not; RAII wrappers without a device fail with cuda_error, never crash; the
+// device weights tree (cuda_storage<W>) is allocated as shapes only, without touching the device.
 // Its own main (no Catch2): a machine without a GPU must still run these checks.
 #include <dsv2/backend/cuda/all.cuh>
+#include <dsv2/model.hpp>
 
 #include <cstdio>
+#include <type_traits>
 #include <string>
 
 namespace {
@@ -93,11 +96,37 @@ void device_checks() {
     }
 }
 
+/// The weights tree over cuda_storage<W>: allocate() gives shapes only (no device memory, no CUDA
+/// call), with the precision of each matrix from its type.
+void storage_checks() {
+    using host_weights = dsv2::spec_weights_t<dsv2::default_spec>;
+    using bf16_weights = host_weights::rebind<dsv2::cuda_storage<__nv_bfloat16>>;
+    dsv2::DeepseekV2Config cfg{.vocab_size = 50, .hidden_size = 32, .intermediate_size = 48, .num_hidden_layers = 2,
+                               .num_attention_heads = 2, .first_k_dense_replace = 1, .kv_lora_rank = 16,
+                               .n_routed_experts = 4, .n_shared_experts = 1, .qk_nope_head_dim = 8,
+                               .qk_rope_head_dim = 4, .v_head_dim = 8, .num_experts_per_tok = 2,
+                               .moe_intermediate_size = 12};
+    const bf16_weights w = bf16_weights::allocate(cfg, dsv2::model_head::causal_lm);
+    check(w.layers.size() == 2 && !w.layers[0].is_moe() && w.layers[1].is_moe(), "device tree: dense then MoE layers");
+    check(w.embed_tokens.rows() == 50 && w.embed_tokens.cols() == 32 && w.embed_tokens.data() == nullptr,
+          "device tree: shapes without device memory");
+    check(w.norm.size() == 32 && w.norm.data() == nullptr, "device tree: vectors are shapes until uploaded");
+    static_assert(std::is_same_v<std::remove_cvref_t<decltype(w.layers[0].self_attn.kv_b_proj.weight)>,
+                                 dsv2::cuda_matrix<float>>);  // fp32_kept
+    static_assert(std::is_same_v<std::remove_cvref_t<decltype(w.layers[0].self_attn.o_proj.weight)>,
+                                 dsv2::cuda_matrix<__nv_bfloat16>>);
+    const auto& moe = std::get<1>(w.layers[1].mlp);
+    check(moe.experts.size() == 4 && moe.experts[3].intermediate_size() == 12 && moe.gate.weight.rows() == 4,
+          "device tree: one gated MLP per routed expert, the router [E, H]");
+    check(!w.layers[0].self_attn.o_proj.has_bias(), "device tree: no bias without attention_bias");
+}
+
 }  // namespace
 
 int main() {
     error_checks();
     device_checks();
+    storage_checks();
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;
 }

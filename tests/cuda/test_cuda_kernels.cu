@@ -154,7 +154,7 @@ TEST_CASE("rope equals rope_table::cos_sin + rotate at positions past 100000", "
             dsv2::rope_table::rotate(ckv.row(t).data() + 32, cs.data(), sn.data(), static_cast<std::size_t>(pairs));
         }
 
-        const dsv2::cuda_rope_table dt = dsv2::cuda_rope_table::upload(ctx.s(), table);
+        const dsv2::cuda_rope_table dt = dsv2::cuda_rope_table::upload(ctx.s(), table.inv_freq, table.attention_factor);
         const auto dpos = dsv2::upload(ctx.s(), pos);
         auto dq = to_device(ctx.s(), q0);
         auto dk = to_device(ctx.s(), ckv0);

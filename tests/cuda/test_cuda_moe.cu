@@ -1,4 +1,5 @@
-// Router and MoE layer against route(cpu{}, ...) and moe_forward(cpu{}, ...).
+// Routers (router_impl<R, cuda>), the gated expert MLP (expert_mlp_impl<gated_mlp_experts, cuda>)
+// and the MoE layer (moe/moe_layer.cuh) against their CPU hooks and moe_forward(cpu_forward_pass{}, ...).
 //
 // Routing must choose the same experts: the test logits are built so that no two candidates are
 // within 7% of each other (distinct levels 0.07 apart in logit space), far beyond the few-ulp
@@ -71,24 +72,26 @@ void check_routing(const dsv2::routing_result& ref, const std::vector<std::int32
 template <class Router>
 void router_case(device_context& ctx, const dsv2::routing_params& p, const dsv2::cpu::matrix& logits) {
     const std::int64_t T = logits.rows(), E = p.experts, k = p.top_k;
-    const dsv2::routing_result ref = dsv2::route(dsv2::cpu{}, Router{}, identity_gate(E, E), p, logits);
+    const dsv2::router_gate<dsv2::host_storage> square{identity_gate(E, E)};
+    const dsv2::routing_result ref = dsv2::router_impl<Router, dsv2::cpu>::route(dsv2::cpu_forward_pass{}, square, p, logits);
 
     const auto dz = to_device(ctx.s(), logits);
     dsv2::device_buffer<std::int32_t> di(static_cast<std::size_t>(T * k), ctx.s());
     dsv2::device_buffer<float> dw(static_cast<std::size_t>(T * k), ctx.s());
-    dsv2::route_logits(dsv2::cuda{}, ctx.s(), dsv2::detail::cuda_routing_method<Router>(p), p, dz.data(), T, di.data(), dw.data());
+    dsv2::softmax_topk(dsv2::cuda{}, ctx.s(), dsv2::router_impl<Router, dsv2::cuda>::method(p), p, dz.data(), T, di.data(),
+                       dw.data());
     check_routing(ref, dsv2::download(ctx.s(), di), dsv2::download(ctx.s(), dw), E, k);
 
-    // the same through route(): x [T, E + 13] with the logits first, gate [I_E | 0] on the device
+    // the same through the hook's route(): x [T, E + 13] with the logits first, gate [I_E | 0] on the device
     const std::int64_t H = E + 13;
     std::mt19937 rng(static_cast<unsigned>(T * 7 + E));
     dsv2::cpu::matrix x = random_matrix(T, H, rng);
     x.leftCols(E) = logits;
-    const dsv2::cpu_weight gate = identity_gate(E, H);
+    const dsv2::router_gate<dsv2::host_storage> gate{identity_gate(E, H)};
     const auto dx = to_device(ctx.s(), x);
-    const auto dg = dsv2::upload(ctx.s(), std::span<const float>(gate.f32().data(), static_cast<std::size_t>(E * H)));
+    const auto dg = to_device<float>(ctx.s(), gate);
     dsv2::device_buffer<float> dlogits(static_cast<std::size_t>(T * E), ctx.s());
-    dsv2::route(dsv2::cuda{}, ctx.blas, ctx.s(), Router{}, dg.data(), p, dx.data(), T, H, di.data(), dw.data(), dlogits.data());
+    dsv2::router_impl<Router, dsv2::cuda>::route(ctx.pass, dg, p, dx.data(), T, di.data(), dw.data(), dlogits.data());
     CHECK(dsv2::download(ctx.s(), dlogits) == std::vector<float>(logits.data(), logits.data() + logits.size()));
     check_routing(ref, dsv2::download(ctx.s(), di), dsv2::download(ctx.s(), dw), E, k);
 }
@@ -132,29 +135,26 @@ TEST_CASE("router kernel: exact ties go to the lower expert index", "[cuda][moe]
 
 namespace {
 
-dsv2::cpu_gated_mlp random_mlp(std::int64_t H, std::int64_t I, std::mt19937& rng, bool bf16, bool bias) {
-    return {random_linear(I, H, rng, bf16, bias), random_linear(I, H, rng, bf16, bias), random_linear(H, I, rng, bf16, bias)};
-}
-
 template <class W, class Router>
 void moe_case(device_context& ctx, const dsv2::routing_params& p, std::int64_t T, std::int64_t H, std::int64_t I,
               bool shared, dsv2::activation act, std::mt19937& rng) {
     constexpr bool bf16 = std::is_same_v<W, __nv_bfloat16>;
     const std::int64_t E = p.experts;
-    dsv2::cpu_moe_weights w;
-    w.gate = identity_gate(E, H);
+    dsv2::moe_weights<dsv2::host_storage, Router, dsv2::gated_mlp_experts> w;
+    w.gate.weight = identity_gate(E, H);
     for (std::int64_t e = 0; e < E; ++e) w.experts.push_back(random_mlp(H, I, rng, bf16, false));
     if (shared) w.shared_experts = random_mlp(H, 2 * I, rng, bf16, /*bias=*/true);
     dsv2::cpu::matrix x = random_matrix(T, H, rng);
     x.leftCols(E) = separated_logits(T, E, rng);
 
     dsv2::cpu::matrix ref;
-    dsv2::moe_forward(dsv2::cpu{}, Router{}, w, p, act, x, ref);
+    dsv2::moe_forward(dsv2::cpu_forward_pass{}, w, p, act, x, ref);
 
-    const auto dw = dsv2::to_device<W>(ctx.s(), w);
+    const auto dw = to_device<W>(ctx.s(), w);  // one gated_mlp<cuda_storage<W>> per routed expert
     const auto dx = to_device(ctx.s(), x);
-    dsv2::device_buffer<float> dy(static_cast<std::size_t>(T * H), ctx.s());
-    dsv2::moe_forward(dsv2::cuda{}, ctx.blas, ctx.s(), Router{}, dw, p, act, dx.data(), T, dy.data());
+    dsv2::device_buffer<float> dy;
+    dsv2::moe_forward(ctx.pass, dw, p, act, dx, dy);
+    REQUIRE(dy.size() == static_cast<std::size_t>(T * H));
     const std::vector<float> got = dsv2::download(ctx.s(), dy);
     const comparison c = compare(std::span<const float>(got), values_of(ref), [](std::size_t) { return INFINITY; });
     INFO(c.report());
@@ -165,7 +165,7 @@ void moe_case(device_context& ctx, const dsv2::routing_params& p, std::int64_t T
 
 }  // namespace
 
-TEST_CASE("moe_forward(cuda) equals moe_forward(cpu{}) with fp32 and bf16 experts", "[cuda][moe]") {
+TEST_CASE("moe_forward on the device equals moe_forward(cpu_forward_pass{}) with fp32 and bf16 experts", "[cuda][moe]") {
     device_context ctx;
     std::mt19937 rng(41);
     using M = dsv2::routing_method;
@@ -191,25 +191,25 @@ TEST_CASE("moe_forward(cuda) equals moe_forward(cpu{}) with fp32 and bf16 expert
     }
 }
 
-TEST_CASE("gated_mlp_forward(cuda) equals the CPU's, with biases", "[cuda][moe]") {
+TEST_CASE("expert_mlp_impl<gated_mlp_experts, cuda> equals the CPU's, with biases", "[cuda][moe]") {
     device_context ctx;
     std::mt19937 rng(42);
     const std::int64_t T = 11, H = 128, I = 344;
     for (bool bf16 : {false, true}) {
         INFO((bf16 ? "bf16" : "fp32"));
-        const dsv2::cpu_gated_mlp m = random_mlp(H, I, rng, bf16, true);
+        const host_gated_mlp m = random_mlp(H, I, rng, bf16, true);
         const dsv2::cpu::matrix x = random_matrix(T, H, rng);
         dsv2::cpu::matrix ref;
-        dsv2::gated_mlp_forward(dsv2::cpu{}, m, dsv2::activation::silu, x, ref);
+        dsv2::expert_mlp_impl<dsv2::gated_mlp_experts, dsv2::cpu>::forward(dsv2::cpu_forward_pass{}, m, dsv2::activation::silu,
+                                                                           x, ref);
         const auto dx = to_device(ctx.s(), x);
-        dsv2::device_buffer<float> dy(static_cast<std::size_t>(T * H), ctx.s());
-        if (bf16) {
-            const auto dm = dsv2::to_device<__nv_bfloat16>(ctx.s(), m);
-            dsv2::gated_mlp_forward(dsv2::cuda{}, ctx.blas, ctx.s(), dm, dsv2::activation::silu, dx.data(), T, dy.data());
-        } else {
-            const auto dm = dsv2::to_device<float>(ctx.s(), m);
-            dsv2::gated_mlp_forward(dsv2::cuda{}, ctx.blas, ctx.s(), dm, dsv2::activation::silu, dx.data(), T, dy.data());
-        }
+        dsv2::device_buffer<float> dy;
+        using gpu_mlp = dsv2::expert_mlp_impl<dsv2::gated_mlp_experts, dsv2::cuda>;
+        if (bf16)
+            gpu_mlp::forward(ctx.pass, to_device<__nv_bfloat16>(ctx.s(), m), dsv2::activation::silu, dx, dy);
+        else
+            gpu_mlp::forward(ctx.pass, to_device<float>(ctx.s(), m), dsv2::activation::silu, dx, dy);
+        REQUIRE(dy.size() == static_cast<std::size_t>(T * H));
         const comparison c = compare(std::span<const float>(dsv2::download(ctx.s(), dy)), values_of(ref),
                                      [](std::size_t) { return INFINITY; });
         INFO(c.report());

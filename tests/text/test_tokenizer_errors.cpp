@@ -83,7 +83,7 @@ TEST_CASE("tokenizer errors: files, JSON shape and merges give io_error naming t
     dsv2_test::temp_dir dir;
     const auto bad = dir.path / "tokenizer.json";
     std::ofstream(bad) << "{\"model\": {";
-    CHECK_THAT(message_of<dsv2::io_error>([&] { dsv2::tokenizer::from_file(bad); }), Contains(bad.string()) && Contains("malformed JSON"));
+    CHECK_THAT(message_of<dsv2::io_error>([&] { dsv2::tokenizer::from_file(bad); }), Contains(bad.string()) && Contains("invalid JSON"));
     CHECK_THAT(message_of<dsv2::io_error>([&] { dsv2::tokenizer::from_file(dir.path / "missing.json"); }), Contains("missing.json"));
     CHECK_THAT(message_of<dsv2::io_error>([&] { dsv2::tokenizer::from_directory(dir.path / "nowhere"); }), Contains("nowhere"));
 

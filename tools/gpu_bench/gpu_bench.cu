@@ -149,8 +149,9 @@ int main(int argc, char** argv) try {
 
     // shapes on the host (no matrix storage), values made on the device
     auto t0 = std::chrono::steady_clock::now();
-    auto shapes = std::make_shared<const dsv2::cpu_model_weights>(dsv2::allocate_weights(cfg, dsv2::model_head::causal_lm));
-    auto runtime = std::make_shared<const dsv2::backend_runtime<dsv2::cuda>>(
+    using weights_type = lm_type::model_type::weights_type;
+    auto shapes = std::make_shared<const weights_type>(weights_type::allocate(cfg, dsv2::model_head::causal_lm));
+    auto runtime = std::make_shared<const lm_type::model_type::runtime_type>(
         cfg, *shapes, dsv2::cuda_random_init{.seed = 11, .storage = dsv2::dtype::bf16,
                                              .stddev = static_cast<float>(cfg.initializer_range)});
     const lm_type lm(cfg, shapes, runtime);

@@ -41,6 +41,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dsv2/io/json_file.hpp"
+
 #include "dsv2/config.hpp"
 #include "dsv2/core/error.hpp"
 
@@ -450,24 +452,7 @@ inline std::filesystem::path config_file(const std::filesystem::path& file_or_di
 /// config_error for a mistyped key or a broken rule.
 inline DeepseekV2Config load_config(const std::filesystem::path& file_or_dir) {
     const std::filesystem::path file = detail::config_json::config_file(file_or_dir);
-    std::error_code ec;
-    if (!std::filesystem::exists(file, ec)) throw io_error(file.string(), "no such file");
-    if (std::filesystem::is_directory(file, ec)) throw io_error(file.string(), "is a directory, not a config.json file");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw io_error(file.string(), "cannot open for reading");
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) throw io_error(file.string(), "read failed");
-
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        // e.what(): "[json.exception.parse_error.101] parse error at line L, column C: ..."
-        std::string what = e.what();
-        if (const auto pos = what.find("] "); what.starts_with("[json.exception.") && pos != std::string::npos)
-            what.erase(0, pos + 2);
-        throw io_error(file.string(), "invalid JSON (byte " + std::to_string(e.byte) + "): " + what);
-    }
+    const nlohmann::json j = io::read_json_file(file, "a config.json file");
     DeepseekV2Config c = config_from_json(j);
     c.validate();
     return c;

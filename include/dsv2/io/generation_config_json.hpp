@@ -27,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dsv2/io/json_file.hpp"
+
 #include "dsv2/core/error.hpp"
 #include "dsv2/generation/generation_config.hpp"
 #include "dsv2/io/config_json.hpp"
@@ -125,21 +127,8 @@ inline std::optional<generation_config_file> load_generation_config(const std::f
     const std::filesystem::path file = std::filesystem::is_directory(file_or_dir, ec)
                                            ? file_or_dir / "generation_config.json"
                                            : file_or_dir;
-    if (!std::filesystem::exists(file, ec)) return std::nullopt;
-    if (std::filesystem::is_directory(file, ec)) throw io_error(file.string(), "is a directory, not a generation_config.json file");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw io_error(file.string(), "cannot open for reading");
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) throw io_error(file.string(), "read failed");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        std::string what = e.what();
-        if (const auto pos = what.find("] "); what.starts_with("[json.exception.") && pos != std::string::npos)
-            what.erase(0, pos + 2);
-        throw io_error(file.string(), "invalid JSON (byte " + std::to_string(e.byte) + "): " + what);
-    }
+    if (!io::json_file_exists(file)) return std::nullopt;
+    const nlohmann::json j = io::read_json_file(file, "a generation_config.json file");
     return generation_config_from_json(j, file.string());
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dsv2/core/error.hpp"
+#include "dsv2/io/json_file.hpp"
 #include "dsv2/text/jinja/error.hpp"
 #include "dsv2/text/jinja/interpreter.hpp"
 #include "dsv2/text/jinja/lexer.hpp"
@@ -39,16 +40,7 @@ public:
     /// when set (transformers passes its special tokens to the template too).
     static chat_template from_tokenizer_config(const std::filesystem::path& tokenizer_config_json) {
         const std::string path = tokenizer_config_json.string();
-        std::ifstream in(tokenizer_config_json, std::ios::binary);
-        if (!in) throw io_error(path, "cannot open the file");
-        std::stringstream buffer;
-        buffer << in.rdbuf();
-        nlohmann::json config;
-        try {
-            config = nlohmann::json::parse(buffer.str());
-        } catch (const nlohmann::json::exception& e) {
-            throw io_error(path, std::string("invalid JSON: ") + e.what());
-        }
+        const nlohmann::json config = io::read_json_file(tokenizer_config_json, "a tokenizer_config.json file");
         if (!config.is_object()) throw io_error(path, "the top level is not a JSON object");
 
         std::string source;

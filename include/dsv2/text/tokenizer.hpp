@@ -42,6 +42,7 @@
 #include "dsv2/text/decoders.hpp"
 #include "dsv2/text/json_access.hpp"
 #include "dsv2/text/normalizers.hpp"
+#include "dsv2/io/json_file.hpp"
 #include "dsv2/text/post_processors.hpp"
 #include "dsv2/text/pre_tokenizers.hpp"
 #include "dsv2/text/utf8.hpp"
@@ -53,17 +54,7 @@ public:
     /// Reads and parses `tokenizer_json`. A missing/unreadable file or malformed JSON throws
     /// io_error naming the path; an unsupported component throws unsupported_error naming it.
     static tokenizer from_file(const std::filesystem::path& tokenizer_json) {
-        std::ifstream in(tokenizer_json, std::ios::binary);
-        if (!in) throw io_error(tokenizer_json.string(), "cannot open the file");
-        std::ostringstream buffer;
-        buffer << in.rdbuf();
-        if (in.bad()) throw io_error(tokenizer_json.string(), "read failed");
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(buffer.str());
-        } catch (const nlohmann::json::exception& e) {
-            throw io_error(tokenizer_json.string(), std::string("malformed JSON: ") + e.what());
-        }
+        const nlohmann::json j = io::read_json_file(tokenizer_json, "a tokenizer.json file");
         return from_json(j, tokenizer_json.string());
     }
 

@@ -2,7 +2,7 @@
 #error "dsv2/backend/cuda/activation.cuh: compile this header with nvcc (CUDA backend); CPU-only code includes <dsv2/model.hpp>"
 #endif
 // The gated-MLP activation on the device: gate <- act(gate) ⊙ up, with the formulas of
-// dsv2::apply (layers/activation.hpp): silu z/(1+e^−z), gelu (erf), gelu_tanh, relu; fp32, the
+// dsv2::apply (core/activation.hpp): silu z/(1+e^−z), gelu (erf), gelu_tanh, relu; fp32, the
 // device's IEEE-accurate expf/erff/tanhf (≤ 2 ulp; no fast math).
 #pragma once
 
@@ -12,7 +12,7 @@
 
 #include "dsv2/backend/cuda/cuda.cuh"
 #include "dsv2/backend/cuda/error.cuh"
-#include "dsv2/layers/activation.hpp"
+#include "dsv2/core/activation.hpp"
 
 namespace dsv2 {
 

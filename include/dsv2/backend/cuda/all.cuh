@@ -11,13 +11,18 @@
 //   rmsnorm.cuh     rmsnorm
 //   rope.cuh        cuda_rope_table, rope (adjacent pairs)
 //   activation.cuh  gate_activation (silu, gelu, gelu_tanh, relu)
-//   linear.cuh      cuda_linear, cuda_gated_mlp, to_device, linear, gated_mlp_forward
-//   attention.cuh   attention, mla_attend_expanded, mla_attend_absorbed
-//   moe.cuh         cuda_moe_weights, route_logits, route, moe_forward
+//   attention.cuh   cuda_attention_batch, attention (strided, masked, online softmax)
+//   storage.cuh     cuda_matrix, cuda_vector, cuda_storage<W>, cuda_upload, cuda_upload_model
+//   linear.cuh      linear_forward (any layer with .weight and .bias)
+//   rows.cuh        cuda_token_rows (the device rows of a KV cache)
+//   context.cuh     cuda_device_context (stream, cuBLAS, lock)
+//   runtime.cuh     cuda_forward_pass and its primitives, backend_runtime<cuda, W>, cuda_random_init
+// The blocks (MLA, routers, experts, the MoE layer) are the policies' hooks, in the policy folders.
 #pragma once
 
 #include "dsv2/backend/cuda/activation.cuh"
 #include "dsv2/backend/cuda/attention.cuh"
+#include "dsv2/backend/cuda/context.cuh"
 #include "dsv2/backend/cuda/cuda.cuh"
 #include "dsv2/backend/cuda/elementwise.cuh"
 #include "dsv2/backend/cuda/embedding.cuh"
@@ -25,6 +30,8 @@
 #include "dsv2/backend/cuda/gemm.cuh"
 #include "dsv2/backend/cuda/linear.cuh"
 #include "dsv2/backend/cuda/memory.cuh"
-#include "dsv2/backend/cuda/moe.cuh"
 #include "dsv2/backend/cuda/rmsnorm.cuh"
 #include "dsv2/backend/cuda/rope.cuh"
+#include "dsv2/backend/cuda/rows.cuh"
+#include "dsv2/backend/cuda/runtime.cuh"
+#include "dsv2/backend/cuda/storage.cuh"

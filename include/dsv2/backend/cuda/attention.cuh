@@ -7,12 +7,9 @@
 // slot j iff j ≤ P + i and key_mask[b, j] != 0. A query that sees no key (a left-pad query) gives
 // zeros, and zero probabilities: finite, as on the CPU (attention/masked_softmax.hpp).
 //
-// One kernel serves both MLA forms through strides:
-//  - expanded (prefill, and the expanded cache): per head h, K row j = k + b·k_batch + j·k_row +
-//    h·d_qk (width d_qk), V likewise (width d_v)                        -> mla_attend_expanded
-//  - absorbed (decode over the latent cache): every head scores its [q_pe | q̃] (d_rope + d_c)
-//    against the same latent row [k_pe | c_n] and averages c_n (d_c): K = V = the latent rows,
-//    head stride 0, V offset d_rope (MQA with one 576-wide key)       -> mla_attend_absorbed
+// One kernel serves any head layout through strides (e.g. both MLA forms, attention/mla/cuda.cuh:
+// per-head K/V of the expanded form; one shared latent row as K and V, head stride 0, for the
+// absorbed form).
 //
 // Algorithm: a block of 4 warps per (query, head, batch row [, key split]). The warps take keys
 // in turn; a warp computes one score with a lane-strided dot product and a shuffle sum, and keeps
@@ -33,7 +30,6 @@
 #include <cstdint>
 #include <string>
 
-#include "dsv2/attention/mla.hpp"
 #include "dsv2/backend/cuda/cuda.cuh"
 #include "dsv2/backend/cuda/error.cuh"
 #include "dsv2/backend/cuda/gemm.cuh"
@@ -259,85 +255,6 @@ inline void attention(cuda, cudaStream_t s, const attention_args& a, const cuda_
         attention_merge_kernel<attention_warps><<<mgrid, attention_threads, merge_smem, s>>>(L);
         DSV2_CUDA_CHECK_LAUNCH();
     }
-}
-
-/// Expanded MLA attention (the CUDA twin of mla_attend_expanded in attention/mla.hpp):
-/// q [B·S, n_h·d_qk] (q_pe rotated); row b's keys k + b·k_batch_stride, [P+S, n_h·d_qk] (per head
-/// [k_nope | k_pe]); values v + b·v_batch_stride, [P+S, n_h·d_v]; out [B·S, n_h·d_v]; probs, when
-/// given, [B, n_h, S, P+S]. A cache with capacity C rows per batch row has batch stride C·width;
-/// the new tokens' own K/V [B·S, width] have S·width.
-inline void mla_attend_expanded(cuda tag, cudaStream_t s, const mla_dims& dm, const float* q, const float* k,
-                                std::int64_t k_batch_stride, const float* v, std::int64_t v_batch_stride,
-                                const cuda_attention_batch& ab, float* out, float* probs = nullptr, int splits = 0) {
-    attention_args a;
-    a.q = q;
-    a.q_token_stride = dm.heads * dm.d_qk();
-    a.q_head_stride = dm.d_qk();
-    a.k = k;
-    a.k_batch_stride = k_batch_stride;
-    a.k_row_stride = dm.heads * dm.d_qk();
-    a.k_head_stride = dm.d_qk();
-    a.v = v;
-    a.v_batch_stride = v_batch_stride;
-    a.v_row_stride = dm.heads * dm.d_v;
-    a.v_head_stride = dm.d_v;
-    a.out = out;
-    a.out_token_stride = dm.heads * dm.d_v;
-    a.out_head_stride = dm.d_v;
-    a.probs = probs;
-    a.heads = dm.heads;
-    a.dk = static_cast<int>(dm.d_qk());
-    a.dv = static_cast<int>(dm.d_v);
-    a.scale = dm.scale;
-    attention(tag, s, a, ab, splits);
-}
-
-/// Absorbed MLA attention over latent rows (the CUDA twin of mla_attend_absorbed in
-/// attention/mla_absorbed.hpp), fp32 kv_b_proj [n_h·(d_nope + d_v), d_c] on the device:
-///   q̃_h = q_nope,h · W_UK[h]                   one strided-batched GEMM over the heads
-///   ō_h  = softmax(scale·[q_pe,h | q̃_h]·[k_pe | c_n]ᵀ + mask) · c_n      attention(), MQA
-///   o_h  = ō_h · W_UV[h]ᵀ                       one strided-batched GEMM over the heads
-/// q [B·S, n_h·d_qk] (q_pe rotated); row b's latents at latents + b·latent_batch_stride,
-/// [P+S, d_rope + d_c] (k_pe first, as latent_kv_cache stores them); out [B·S, n_h·d_v]; probs as
-/// in mla_attend_expanded.
-inline void mla_attend_absorbed(cuda tag, cublas_handle& blas, cudaStream_t s, const mla_dims& dm,
-                                const float* kv_b_proj, const float* q, const float* latents,
-                                std::int64_t latent_batch_stride, const cuda_attention_batch& ab, float* out,
-                                float* probs = nullptr, int splits = 0) {
-    const std::int64_t T = ab.batch * ab.new_tokens, nh = dm.heads, width = dm.d_rope + dm.d_c;
-    if (T <= 0) return;
-    device_buffer<float> qcat(static_cast<std::size_t>(T * nh * width), s);  // [T, n_h, d_rope + d_c]
-    device_buffer<float> latent_out(static_cast<std::size_t>(T * nh * dm.d_c), s);  // [T, n_h, d_c]
-    // [q_pe | ·]: T·n_h rows of d_rope, from q (row stride d_qk, offset d_nope) to qcat (row stride width)
-    copy_rows(tag, s, q + dm.d_nope, dm.d_qk(), qcat.data(), width, T * nh, dm.d_rope);
-    // [· | q̃]: per head, q_nope [T, d_nope] (ld n_h·d_qk) · W_UK[h] [d_nope, d_c] (ld d_c)
-    gemm_batched<float>(tag, blas, s, false, false, T, dm.d_c, dm.d_nope, 1.0f, {q, nh * dm.d_qk(), dm.d_qk()},
-                        {kv_b_proj, dm.d_c, dm.d_kv() * dm.d_c}, 0.0f, qcat.data() + dm.d_rope, nh * width, width, nh);
-    attention_args a;
-    a.q = qcat.data();
-    a.q_token_stride = nh * width;
-    a.q_head_stride = width;
-    a.k = latents;
-    a.k_batch_stride = latent_batch_stride;
-    a.k_row_stride = width;
-    a.k_head_stride = 0;
-    a.v = latents + dm.d_rope;
-    a.v_batch_stride = latent_batch_stride;
-    a.v_row_stride = width;
-    a.v_head_stride = 0;
-    a.out = latent_out.data();
-    a.out_token_stride = nh * dm.d_c;
-    a.out_head_stride = dm.d_c;
-    a.probs = probs;
-    a.heads = nh;
-    a.dk = static_cast<int>(width);
-    a.dv = static_cast<int>(dm.d_c);
-    a.scale = dm.scale;
-    attention(tag, s, a, ab, splits);
-    // o_h [T, d_v] (ld n_h·d_v) = ō_h [T, d_c] (ld n_h·d_c) · W_UV[h]ᵀ, W_UV[h] [d_v, d_c] (ld d_c)
-    gemm_batched<float>(tag, blas, s, false, true, T, dm.d_v, dm.d_c, 1.0f, {latent_out.data(), nh * dm.d_c, dm.d_c},
-                        {kv_b_proj + dm.d_nope * dm.d_c, dm.d_c, dm.d_kv() * dm.d_c}, 0.0f, out, nh * dm.d_v, dm.d_v,
-                        nh);
 }
 
 }  // namespace dsv2

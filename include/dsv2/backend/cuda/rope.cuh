@@ -1,9 +1,9 @@
 #if !defined(__CUDACC__)
 #error "dsv2/backend/cuda/rope.cuh: compile this header with nvcc (CUDA backend); CPU-only code includes <dsv2/model.hpp>"
 #endif
-// Rotary position embedding on the device, adjacent pairs, with the frequencies and attention
-// factor of a dsv2::rope_table (attention/rope.hpp). Angles are computed exactly as
-// rope_table::cos_sin computes them: θ = float(position) · inv_freq[i] in fp32 (one rounding, the
+// Rotary position embedding on the device, adjacent pairs, for given frequencies inv_freq[pairs] and
+// an attention factor (the attention side takes them from its rope_table, attention/rope.hpp).
+// Angles are computed exactly as rope_table::cos_sin computes them: θ = float(position) · inv_freq[i] in fp32 (one rounding, the
 // same bits as on the CPU), then cos θ and sin θ in double rounded to fp32, times the factor in
 // fp32. The rotation itself uses unfused fp32 products (no FMA contraction), as written:
 //   out[2i] = x[2i]·cos − x[2i+1]·sin,   out[2i+1] = x[2i]·sin + x[2i+1]·cos.
@@ -11,27 +11,37 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
+#include <vector>
 
-#include "dsv2/attention/rope.hpp"
 #include "dsv2/backend/cuda/cuda.cuh"
 #include "dsv2/backend/cuda/error.cuh"
 #include "dsv2/backend/cuda/memory.cuh"
 
 namespace dsv2 {
 
-/// A rope_table's frequencies on the device.
+/// Rotary frequencies on the device (and the host values they were made from).
 struct cuda_rope_table {
     device_buffer<float> inv_freq;  // [pairs]
     float attention_factor = 1.0f;
     std::int64_t pairs = 0;
+    std::vector<float> host_inv_freq;  // what inv_freq holds
 
-    static cuda_rope_table upload(cudaStream_t s, const rope_table& t) {
+    static cuda_rope_table upload(cudaStream_t s, std::span<const float> inv_freq, float attention_factor) {
         cuda_rope_table d;
-        d.inv_freq = dsv2::upload(s, std::span<const float>(t.inv_freq));
-        d.attention_factor = t.attention_factor;
-        d.pairs = static_cast<std::int64_t>(t.inv_freq.size());
+        d.inv_freq = dsv2::upload(s, inv_freq);
+        d.attention_factor = attention_factor;
+        d.pairs = static_cast<std::int64_t>(inv_freq.size());
+        d.host_inv_freq.assign(inv_freq.begin(), inv_freq.end());
         return d;
+    }
+
+    /// Whether this table holds exactly these frequencies and factor.
+    bool holds(std::span<const float> freq, float factor) const noexcept {
+        return factor == attention_factor && freq.size() == host_inv_freq.size() &&
+               std::equal(freq.begin(), freq.end(), host_inv_freq.begin());
     }
 };
 

@@ -1,32 +1,21 @@
 #if !defined(__CUDACC__)
-#error "dsv2/models/cuda/kv_cache.cuh: compile this header with nvcc (CUDA backend); CPU-only code includes <dsv2/model.hpp>"
+#error "dsv2/backend/cuda/rows.cuh: compile this header with nvcc (CUDA backend); CPU-only code includes <dsv2/model.hpp>"
 #endif
-// KV caches on the device: the two layouts of dsv2/cache/ with the same interface and rules.
+// cuda_token_rows: one layer's cached rows [B, C, width] fp32 in device memory, C = capacity; row
+// b's slot j at data() + (b·C + j)·width (batch stride C·width) — the device twin of token_rows
+// (backend/cpu/rows.hpp), over which the cache layouts of cache/ are written.
 //
-//   cuda_token_rows          one layer's rows [B, C, width] fp32 in device memory, C = capacity;
-//                            row b's slot j at data() + (b·C + j)·width (batch stride C·width)
-//   cuda_latent_kv_cache     per layer [k_pe | c_n] (d_rope + d_c)           (latent_kv_cache)
-//   cuda_expanded_kv_cache   per layer keys n_h·d_qk and values n_h·d_v      (expanded_kv_cache)
-//
-// Growth, reserve, reset, crop and bytes() follow cache/token_rows.hpp exactly: capacity grows
-// ×1.5 in whole blocks of 16 tokens unless reserve() sized it, never from max_position_embeddings.
-// Every allocation and copy is ordered on the model's stream (cuda_device_context), which the
-// cache keeps alive. Misuse is a cache_error, as on the CPU.
+// Growth, reserve, crop and bytes() follow token_rows exactly: capacity grows ×1.5 in whole blocks
+// of 16 tokens unless reserve() sized it, never from max_position_embeddings. Every allocation and
+// copy is ordered on the stream given at construction, which must outlive the rows.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <memory>
-#include <string>
 #include <utility>
-#include <vector>
 
 #include "dsv2/backend/cuda/error.cuh"
 #include "dsv2/backend/cuda/memory.cuh"
-#include "dsv2/cache/expanded_kv_cache.hpp"
-#include "dsv2/cache/latent_kv_cache.hpp"
-#include "dsv2/config.hpp"
-#include "dsv2/models/cuda/context.cuh"
 
 namespace dsv2 {
 
@@ -85,38 +74,6 @@ private:
     std::int64_t batch_ = 0, width_ = 0, length_ = 0, capacity_ = 0;
     cudaStream_t stream_ = nullptr;
     device_buffer<float> data_;
-};
-
-/// The model's device context, held by a cache as its first base: the stream its rows are
-/// allocated and freed on outlives them.
-struct cuda_cache_context {
-    std::shared_ptr<cuda_device_context> context;
-
-    cuda_cache_context(std::shared_ptr<cuda_device_context> c, const char* layout) : context(std::move(c)) {
-        if (!context) throw cache_error(std::string(layout) + ": no device context (make it with model.make_cache())");
-    }
-};
-
-/// The latent layout (cache/latent_kv_cache.hpp) in device memory.
-class cuda_latent_kv_cache : private cuda_cache_context, public basic_latent_kv_cache<cuda_token_rows> {
-public:
-    cuda_latent_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model,
-                         std::shared_ptr<cuda_device_context> context)
-        : cuda_cache_context(std::move(context), "cuda_latent_kv_cache"),
-          basic_latent_kv_cache(cfg, batch, model, [&](std::int64_t width) {
-              return cuda_token_rows(batch, width, this->context->get());
-          }) {}
-};
-
-/// The expanded layout (cache/expanded_kv_cache.hpp) in device memory.
-class cuda_expanded_kv_cache : private cuda_cache_context, public basic_expanded_kv_cache<cuda_token_rows> {
-public:
-    cuda_expanded_kv_cache(const DeepseekV2Config& cfg, std::int64_t batch, const void* model,
-                           std::shared_ptr<cuda_device_context> context)
-        : cuda_cache_context(std::move(context), "cuda_expanded_kv_cache"),
-          basic_expanded_kv_cache(cfg, batch, model, [&](std::int64_t width) {
-              return cuda_token_rows(batch, width, this->context->get());
-          }) {}
 };
 
 }  // namespace dsv2

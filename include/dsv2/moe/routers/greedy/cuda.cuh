@@ -1,0 +1,16 @@
+#if !defined(__CUDACC__)
+#error "dsv2/moe/routers/greedy/cuda.cuh: compile this header with nvcc (CUDA backend); CPU-only code includes <dsv2/model.hpp>"
+#endif
+// router_impl<router_greedy, cuda>: greedy top-k of the softmax, on the device (moe/routers/softmax_topk.cuh).
+#pragma once
+
+#include "dsv2/moe/router_impl.hpp"
+#include "dsv2/moe/routers/greedy/policy.hpp"
+#include "dsv2/moe/routers/softmax_topk.cuh"
+
+namespace dsv2 {
+
+template <>
+struct router_impl<router_greedy, cuda> : softmax_topk_router<fixed_routing<routing_method::greedy>> {};
+
+}  // namespace dsv2
