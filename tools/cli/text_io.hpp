@@ -29,6 +29,7 @@
 #include <dsv2/generation/generation_config.hpp>
 #include <dsv2/generation/text_decoder.hpp>
 #include <dsv2/io/generation_config_json.hpp>
+#include <dsv2/io/json_file.hpp>
 
 #ifdef DSV2_CLI_WITH_TEXT
 #include <dsv2/text/tokenizer.hpp>
@@ -152,16 +153,7 @@ inline tokenizer_config_info load_tokenizer_config(const std::filesystem::path& 
     if (!std::filesystem::is_regular_file(info.path)) return info;
     info.exists = true;
     const std::string p = info.path.string();
-    std::ifstream in(info.path, std::ios::binary);
-    if (!in) throw io_error(p, "cannot open the file");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(buffer.str());
-    } catch (const nlohmann::json::exception& e) {
-        throw io_error(p, std::string("invalid JSON: ") + e.what());
-    }
+    const nlohmann::json j = io::read_json_file(info.path, "a tokenizer_config.json file");
     if (!j.is_object()) throw io_error(p, "the top level is not a JSON object");
     if (auto it = j.find("add_bos_token"); it != j.end() && !it->is_null()) {
         if (!it->is_boolean()) throw io_error(p, "add_bos_token: expected true or false");
