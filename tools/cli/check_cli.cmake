@@ -1,13 +1,17 @@
 # Runs the dsv2 executable once and checks its exit status and output (a CTest helper: CTest's own
 # PASS_REGULAR_EXPRESSION ignores the exit status and accepts any one of several patterns).
 #   cmake -DDSV2=<exe> -DARGS=<a|b|...> -DEXPECT_RC=<n>
-#         [-DSTDOUT_HAS=<s1|s2|...>] [-DSTDOUT_LACKS=<s1|...>] [-DSTDERR_HAS=<s1|...>] [-DSTDERR_ONE_LINE=ON]
+#         [-DSTDOUT_HAS=<s1|s2|...>] [-DSTDOUT_LACKS=<s1|...>] [-DSTDOUT_IS=<s>] [-DSTDERR_HAS=<s1|...>]
+#         [-DSTDERR_ONE_LINE=ON] [-DSTDIN=<file>]
 #         -P check_cli.cmake
 # Strings are matched literally; '|' separates list items.
 cmake_minimum_required(VERSION 3.25)
 
 string(REPLACE "|" ";" _args "${ARGS}")
-execute_process(COMMAND "${DSV2}" ${_args}
+if(NOT "${STDIN}" STREQUAL "")
+  set(_input INPUT_FILE "${STDIN}")  # else stdin is inherited (not a terminal under CTest)
+endif()
+execute_process(COMMAND "${DSV2}" ${_args} ${_input}
                 RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
 
 set(_failures "")
@@ -38,6 +42,9 @@ if(NOT "${STDOUT_LACKS}" STREQUAL "")
       string(APPEND _failures "stdout has '${_s}'\n")
     endif()
   endforeach()
+endif()
+if(NOT "${STDOUT_IS}" STREQUAL "" AND NOT "${_out}" STREQUAL "${STDOUT_IS}")
+  string(APPEND _failures "stdout is not exactly '${STDOUT_IS}'\n")
 endif()
 if(STDERR_ONE_LINE)
   if(NOT _err MATCHES "^dsv2: error: [^\n]+\n$")

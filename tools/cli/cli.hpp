@@ -45,6 +45,9 @@ inline std::string short_count(std::int64_t n) {
 int run_info(args_t args);
 int run_forward(args_t args);
 int run_generate(args_t args);
+int run_chat(args_t args);
+int run_tokenize(args_t args);
+int run_detokenize(args_t args);
 
 struct command {
     std::string_view name;
@@ -67,6 +70,16 @@ inline constexpr command commands[] = {
      "stream a continuation, then prefill/decode tokens/s; defaults from MODEL_DIR/generation_config.json, "
      "else greedy; flags win",
      run_generate},
+    {"chat", "MODEL_DIR [--system TEXT] [--message TEXT]... [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
+             "[--greedy | --sample] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] "
+             "[--repetition-penalty R] [--threads N]",
+     "multi-turn chat with the model's chat template (tokenizer_config.json), the KV cache kept across turns; "
+     "lines from stdin (/reset, Ctrl-D to end) or the --message values",
+     run_chat},
+    {"tokenize", "MODEL_DIR_OR_TOKENIZER_JSON (--text TEXT | --file FILE) [--no-special]",
+     "print the token ids of a text (tokenizer.json as HF tokenizers encodes it, or a byte-level model)", run_tokenize},
+    {"detokenize", "MODEL_DIR_OR_TOKENIZER_JSON --ids \"1,2,3\" [--skip-special]", "print the text of token ids",
+     run_detokenize},
 };
 
 }  // namespace dsv2::cli

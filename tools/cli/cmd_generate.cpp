@@ -2,8 +2,8 @@
 //               [--stop STR]... [--greedy | --sample] [--temperature T] [--top-k K] [--top-p P]
 //               [--min-p P] [--seed S] [--repetition-penalty R] [--cache latent|expanded]
 //               [--threads N] [--print-ids]
-// Streams the continuation as it is produced (text when the model has a text codec, see
-// text_io.hpp; ids otherwise), then prints prefill and decode speeds and why generation stopped.
+// Streams the continuation as it is produced (text when the model has a text codec — tokenizer.json
+// or byte-level, see text_io.hpp; ids otherwise), then prints prefill and decode speeds and why generation stopped.
 //
 // Settings, lowest to highest priority: the CLI's defaults (greedy, 64 new tokens), then
 // MODEL_DIR/generation_config.json when present (do_sample, temperature, top_p, eos ids, ...), then
@@ -19,62 +19,11 @@
 
 #include "cli.hpp"
 #include "options.hpp"
+#include "generation_flags.hpp"
 #include "text_io.hpp"
 
 namespace dsv2::cli {
 namespace {
-
-/// A progress bar on stderr while a checkpoint of 64 MiB or more loads.
-load_options progress_bar() {
-    load_options o;
-    o.progress = [last = -1](std::uint64_t done, std::uint64_t total) mutable {
-        if (total < (64u << 20)) return;
-        const int pct = static_cast<int>(done * 100 / total);
-        if (pct == last) return;
-        last = pct;
-        const int width = 40, filled = pct * width / 100;
-        std::fprintf(stderr, "\rloading [%s%s] %3d%% of %.1f GB", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                     std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), pct, double(total) / 1e9);
-        if (pct == 100) std::fprintf(stderr, "\n");
-        std::fflush(stderr);
-    };
-    return o;
-}
-
-/// Greedy or sampling, from the flags alone: nullopt when no flag decides (the file, else greedy).
-std::optional<bool> sampling_from_flags(const parsed_options& opts) {
-    std::optional<float> temperature;
-    if (auto t = opts.get("--temperature")) temperature = parse_number<float>(*t, "--temperature");
-    const bool greedy = opts.has("--greedy") || temperature == 0.0f;
-    std::string sampling_flags;  // the flags that ask for sampling
-    for (const char* f : {"--temperature", "--top-k", "--top-p", "--min-p", "--seed"}) {
-        if (!opts.has(f) || (std::string_view(f) == "--temperature" && temperature == 0.0f)) continue;
-        sampling_flags += (sampling_flags.empty() ? "" : ", ") + std::string(f);
-    }
-    if (opts.has("--greedy") && opts.has("--sample")) throw usage_error("--greedy and --sample: give one of them");
-    const std::string greedy_by = opts.has("--greedy") ? "--greedy" : "--temperature 0";
-    if (greedy && opts.has("--sample")) throw usage_error("--sample conflicts with " + greedy_by);
-    if (greedy && !sampling_flags.empty())
-        throw usage_error(sampling_flags + ": sampling options given with " + greedy_by +
-                          " (drop them, or sample with --sample)");
-    if (greedy) return false;
-    if (opts.has("--sample") || !sampling_flags.empty()) return true;
-    return std::nullopt;
-}
-
-/// The flags given, over what `gc` holds (the defaults and the file).
-void apply_flags(const parsed_options& opts, generation_config& gc) {
-    if (auto v = opts.get("--max-new-tokens")) gc.max_new_tokens = parse_number<std::int64_t>(*v, "--max-new-tokens");
-    if (auto v = opts.get("--min-new-tokens")) gc.min_new_tokens = parse_number<std::int64_t>(*v, "--min-new-tokens");
-    if (auto v = opts.get("--temperature")) gc.temperature = parse_number<float>(*v, "--temperature");
-    if (auto v = opts.get("--top-k")) gc.top_k = parse_number<std::int64_t>(*v, "--top-k");
-    if (auto v = opts.get("--top-p")) gc.top_p = parse_number<float>(*v, "--top-p");
-    if (auto v = opts.get("--min-p")) gc.min_p = parse_number<float>(*v, "--min-p");
-    if (auto v = opts.get("--repetition-penalty")) gc.repetition_penalty = parse_number<float>(*v, "--repetition-penalty");
-    if (auto v = opts.get("--seed")) gc.seed = parse_number<std::uint64_t>(*v, "--seed");
-    if (auto s = sampling_from_flags(opts)) gc.do_sample = *s;
-    gc.stop_strings = opts.get_all("--stop");
-}
 
 template <class Spec>
 int generate_with(const std::filesystem::path& dir, const parsed_options& opts, const tensor<std::int64_t>& ids,
@@ -90,7 +39,7 @@ int generate_with(const std::filesystem::path& dir, const parsed_options& opts, 
             else std::cout << (produced.size() > 1 ? " " : "") << t;
             std::cout.flush();
         },
-        codec ? codec->text_decoders() : text_decoder_factory{});
+        codec ? codec->text_decoders(/*skip_special_tokens=*/true) : text_decoder_factory{});
     std::cout << "\n";
     if (opts.has("--print-ids")) {
         for (std::size_t i = 0; i < produced.size(); ++i) std::cout << (i ? " " : "") << produced[i];
@@ -126,15 +75,16 @@ int run_generate(args_t args) {
     const DeepseekV2Config cfg = load_config(dir);
     const auto file = load_generation_config(dir);
     const auto codec = load_text_codec(dir, cfg);
-    const std::string no_codec = "this model has no text codec (it is not byte-level, vocab_size " +
-                                 std::to_string(cfg.vocab_size) + ", and tokenizer.json is not supported yet)";
+    const std::string no_codec = "this model has no text codec (no " + (dir / "tokenizer.json").string() +
+                                 ", and it is not byte-level: vocab_size " + std::to_string(cfg.vocab_size) + ")";
     if (!codec && opts.has("--stop")) throw usage_error("--stop needs decoded text: " + no_codec);
 
     tensor<std::int64_t> ids;
     if (auto prompt = opts.get("--prompt")) {
         if (!codec) throw usage_error("--prompt needs a text codec: " + no_codec + "; pass --ids");
-        const auto bos = file && file->bos_token_id ? file->bos_token_id : cfg.bos_token_id;
-        auto v = codec->encode(*prompt, bos);
+        // HF tokenizers' encode (special tokens as the post-processor adds them), then the BOS
+        // rule of text_io.hpp's prompt_bos (docs/text.md)
+        auto v = prepend_bos(codec->encode(*prompt, true), prompt_bos(*codec, load_tokenizer_config(dir), file, cfg));
         const auto n = static_cast<std::int64_t>(v.size());
         ids = tensor<std::int64_t>({1, n}, std::move(v));
     } else {

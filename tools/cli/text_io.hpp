@@ -1,25 +1,39 @@
-// Text in and out of the CLI: which tokenizer a model directory uses, behind one function.
+// Text in and out of the CLI: which tokenizer a model directory uses, behind one function, and the
+// BOS rule of generate and chat.
 //
-// load_text_codec(model_dir, cfg) is the only place that decides. Today it knows byte-level models
-// (ids 0..255 are bytes, bos/eos/pad follow: the demo model). THE TOKENIZER PLUGS IN HERE: when
-// MODEL_DIR holds tokenizer.json, return a text_codec built on dsv2::tokenizer (encode(text, true),
-// decode(ids, true), and text_decoders() from its incremental_decoder via dsv2::text_decoders).
-// Everything else in the CLI (--prompt, --stop, streamed text) only uses text_codec.
+// load_text_codec(model_dir, cfg) is the only place that decides:
+//   * MODEL_DIR/tokenizer.json exists: dsv2::tokenizer (HF-exact BPE, the dsv2::text component; a
+//     CLI built without it says so, naming the component, instead of guessing);
+//   * else a byte-level model (ids 0..255 are bytes, bos/eos/pad follow: the demo model);
+//   * else nullptr: the CLI takes and prints ids only.
+// Everything else in the CLI (tokenize, detokenize, --prompt, --stop, chat, streamed text) only uses
+// text_codec.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <dsv2/config.hpp>
+#include <dsv2/core/error.hpp>
 #include <dsv2/generation/byte_tokenizer.hpp>
 #include <dsv2/generation/generation_config.hpp>
 #include <dsv2/generation/text_decoder.hpp>
+#include <dsv2/io/generation_config_json.hpp>
+#include <dsv2/io/json_file.hpp>
+
+#ifdef DSV2_CLI_WITH_TEXT
+#include <dsv2/text/tokenizer.hpp>
+#endif
 
 namespace dsv2::cli {
 
@@ -27,13 +41,20 @@ namespace dsv2::cli {
 class text_codec {
 public:
     virtual ~text_codec() = default;
-    /// `text` as a prompt's ids, `bos` first when given (and not already there).
-    virtual std::vector<std::int64_t> encode(std::string_view text, std::optional<std::int64_t> bos) const = 0;
-    /// ids back to text, special tokens dropped.
-    virtual std::string decode(std::span<const std::int64_t> ids) const = 0;
+    /// `text` as ids. `add_special_tokens` as in HF tokenizers (what the post-processor adds; the
+    /// DeepSeek files and byte-level models add nothing). No BOS rule here: see prompt_bos().
+    virtual std::vector<std::int64_t> encode(std::string_view text, bool add_special_tokens) const = 0;
+    /// ids back to text; an id outside the vocabulary is an input_error naming it and its index.
+    virtual std::string decode(std::span<const std::int64_t> ids, bool skip_special_tokens) const = 0;
     /// Per-row incremental decoders, for generate()'s stop strings and the streamed text.
-    virtual text_decoder_factory text_decoders() const = 0;
-    /// For messages: "byte-level", "tokenizer.json".
+    virtual text_decoder_factory text_decoders(bool skip_special_tokens) const = 0;
+    /// The id of a token's text (tokenizer_config.json's bos/eos tokens), or nullopt.
+    virtual std::optional<std::int64_t> token_to_id(std::string_view token) const = 0;
+    /// Ids the codec knows (max id + 1).
+    virtual std::int64_t vocab_size() const = 0;
+    /// True for a tokenizer.json codec.
+    virtual bool has_tokenizer_json() const = 0;
+    /// For messages: "byte-level", ".../tokenizer.json".
     virtual std::string name() const = 0;
 };
 
@@ -44,31 +65,138 @@ inline bool is_byte_level(const DeepseekV2Config& cfg) {
 
 class byte_codec final : public text_codec {
 public:
-    explicit byte_codec(const DeepseekV2Config& cfg) {
+    explicit byte_codec(const DeepseekV2Config& cfg) : vocab_(cfg.vocab_size) {
         tok_.bos_id = cfg.bos_token_id.value_or(256);
         tok_.eos_id = cfg.eos_token_id.empty() ? 257 : cfg.eos_token_id.front();
         tok_.pad_id = cfg.pad_token_id.value_or(258);
     }
-    std::vector<std::int64_t> encode(std::string_view text, std::optional<std::int64_t> bos) const override {
-        return prepend_bos(tok_.encode(text, false), bos);
-    }
-    std::string decode(std::span<const std::int64_t> ids) const override {
+    std::vector<std::int64_t> encode(std::string_view text, bool) const override { return tok_.encode(text, false); }
+    std::string decode(std::span<const std::int64_t> ids, bool) const override {
+        // bos/eos/pad have no text; byte_tokenizer names any other id ≥ 256 and its index
         return tok_.decode(std::vector<std::int64_t>(ids.begin(), ids.end()));
     }
-    text_decoder_factory text_decoders() const override { return tok_.text_decoders(); }
+    text_decoder_factory text_decoders(bool) const override { return tok_.text_decoders(); }
+    std::optional<std::int64_t> token_to_id(std::string_view) const override { return std::nullopt; }
+    std::int64_t vocab_size() const override { return vocab_; }
+    bool has_tokenizer_json() const override { return false; }
     std::string name() const override { return "byte-level"; }
 
 private:
     byte_tokenizer tok_;
+    std::int64_t vocab_;
 };
+
+#ifdef DSV2_CLI_WITH_TEXT
+/// A Hugging Face tokenizer.json (dsv2::tokenizer).
+class hf_codec final : public text_codec {
+public:
+    explicit hf_codec(const std::filesystem::path& tokenizer_json) : tok_(tokenizer::from_file(tokenizer_json)) {}
+    std::vector<std::int64_t> encode(std::string_view text, bool add_special_tokens) const override {
+        return tok_.encode(text, add_special_tokens);
+    }
+    std::string decode(std::span<const std::int64_t> ids, bool skip_special_tokens) const override {
+        return tok_.decode(ids, skip_special_tokens);
+    }
+    text_decoder_factory text_decoders(bool skip_special_tokens) const override {
+        // the decoders point at tok_: the codec outlives every generate()/chat turn that uses them
+        return dsv2::text_decoders([this, skip_special_tokens] { return incremental_decoder{tok_, skip_special_tokens}; });
+    }
+    std::optional<std::int64_t> token_to_id(std::string_view token) const override { return tok_.token_to_id(token); }
+    std::int64_t vocab_size() const override { return tok_.vocab_size(); }
+    bool has_tokenizer_json() const override { return true; }
+    std::string name() const override { return tok_.source(); }
+
+private:
+    tokenizer tok_;
+};
+#endif
+
+/// The codec of a tokenizer.json file; a CLI built without dsv2::text throws naming the component.
+inline std::unique_ptr<text_codec> load_tokenizer_json(const std::filesystem::path& tokenizer_json) {
+#ifdef DSV2_CLI_WITH_TEXT
+    return std::make_unique<hf_codec>(tokenizer_json);
+#else
+    throw unsupported_error(tokenizer_json.string() +
+                            ": reading tokenizer.json needs the dsv2::text component, and this dsv2 was built "
+                            "without it (install Oniguruma, e.g. apt-get install libonig-dev, and reconfigure "
+                            "with -DDSV2_WITH_TEXT=ON)");
+#endif
+}
 
 /// The codec of `model_dir`, or nullptr when dsv2 cannot turn its ids into text (then the CLI
 /// takes and prints ids only).
 inline std::unique_ptr<text_codec> load_text_codec(const std::filesystem::path& model_dir, const DeepseekV2Config& cfg) {
-    // TODO(tokenizer): if (exists(model_dir / "tokenizer.json")) return a dsv2::tokenizer codec here.
-    (void)model_dir;
+    const auto tokenizer_json = model_dir / "tokenizer.json";
+    if (std::filesystem::is_regular_file(tokenizer_json)) {
+        auto codec = load_tokenizer_json(tokenizer_json);
+        if (codec->vocab_size() > cfg.vocab_size)
+            throw io_error(tokenizer_json.string(), "has " + std::to_string(codec->vocab_size()) +
+                                                        " ids, more than the model's vocab_size " +
+                                                        std::to_string(cfg.vocab_size) + ": not this model's tokenizer");
+        return codec;
+    }
     if (is_byte_level(cfg)) return std::make_unique<byte_codec>(cfg);
     return nullptr;
+}
+
+/// What the CLI reads from MODEL_DIR/tokenizer_config.json (absent file: all empty).
+struct tokenizer_config_info {
+    std::filesystem::path path;
+    bool exists = false;
+    std::optional<bool> add_bos_token;
+    std::optional<std::string> bos_token, eos_token;  // strings, or AddedToken objects' "content"
+};
+
+inline tokenizer_config_info load_tokenizer_config(const std::filesystem::path& model_dir) {
+    tokenizer_config_info info;
+    info.path = model_dir / "tokenizer_config.json";
+    if (!std::filesystem::is_regular_file(info.path)) return info;
+    info.exists = true;
+    const std::string p = info.path.string();
+    const nlohmann::json j = io::read_json_file(info.path, "a tokenizer_config.json file");
+    if (!j.is_object()) throw io_error(p, "the top level is not a JSON object");
+    if (auto it = j.find("add_bos_token"); it != j.end() && !it->is_null()) {
+        if (!it->is_boolean()) throw io_error(p, "add_bos_token: expected true or false");
+        info.add_bos_token = it->get<bool>();
+    }
+    for (const char* key : {"bos_token", "eos_token"}) {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) continue;
+        std::optional<std::string> s;
+        if (it->is_string()) s = it->get<std::string>();
+        else if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
+            s = (*it)["content"].get<std::string>();
+        else throw io_error(p, std::string(key) + ": expected a string or an object with a string 'content'");
+        (std::string_view(key) == "bos_token" ? info.bos_token : info.eos_token) = s;
+    }
+    return info;
+}
+
+/// The BOS id that generate --prompt and chat put in front of the prompt's ids, or nullopt
+/// (docs/text.md, "BOS"). Whether: tokenizer_config.json's add_bos_token when it says; else yes
+/// when generation_config.json names a bos_token_id; else yes for byte-level models (the demo was
+/// trained with bos first), no for tokenizer.json models (HF tokenizers add none). Which id:
+/// tokenizer_config.json's bos_token, else generation_config.json's bos_token_id, else
+/// config.json's. prepend_bos() then skips it when the ids (the rendered chat template) already
+/// start with it.
+inline std::optional<std::int64_t> prompt_bos(const text_codec& codec, const tokenizer_config_info& tc,
+                                              const std::optional<generation_config_file>& gen, const DeepseekV2Config& cfg) {
+    const bool add = tc.add_bos_token ? *tc.add_bos_token : (gen && gen->bos_token_id) ? true : !codec.has_tokenizer_json();
+    if (!add) return std::nullopt;
+    if (tc.bos_token)
+        if (auto id = codec.token_to_id(*tc.bos_token)) return id;
+    if (gen && gen->bos_token_id) return gen->bos_token_id;
+    return cfg.bos_token_id;
+}
+
+/// Reads a whole file (for --file).
+inline std::string read_text_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw io_error(file.string(), std::filesystem::exists(file) ? "cannot open the file" : "no such file");
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    if (in.bad()) throw io_error(file.string(), "read failed");
+    return buffer.str();
 }
 
 }  // namespace dsv2::cli
