@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dsv2/text/utf8.hpp"
+
 namespace dsv2::jinja {
 
 /// Raised by value operations that Python would reject (a TypeError, ValueError, ...); the
@@ -220,23 +222,10 @@ inline std::vector<char32_t> decode_utf8(std::string_view s) {
 }
 
 inline void append_utf8(std::string& out, char32_t cp) {
-    if (cp >= 0x110000u) {
+    if (cp >= 0x110000u)
         out.push_back(static_cast<char>(cp - 0x110000u));
-    } else if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
+    else
+        text::utf8_append(out, cp);
 }
 
 inline std::string encode_utf8(const std::vector<char32_t>& cps, std::size_t begin = 0,
