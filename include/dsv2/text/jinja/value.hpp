@@ -301,14 +301,11 @@ inline bool is_py_unprintable(char32_t c) {
            (c >= 0xE000 && c <= 0xF8FF) || c == 0xFFF9 || c == 0xFFFA || c == 0xFFFB || c >= 0x110000;
 }
 
-inline void repr_char(std::string& out, char32_t c, char quote);
-
-inline std::string repr_string(std::string_view s) {
-    bool has_single = s.find('\'') != std::string_view::npos;
-    bool has_double = s.find('"') != std::string_view::npos;
-    char quote = (has_single && !has_double) ? '"' : '\'';
-    std::string out(1, quote);
-    out.reserve(s.size() + 2);
+/// Walks the UTF-8 text `s` for a quoted literal: printable ASCII other than `quote` and '\\'
+/// is copied as is, every other code point (invalid bytes decode to U+110000 + byte, as
+/// decode_utf8 does) goes through `escape(out, c)`. repr() and json.dumps differ only in `escape`.
+template <class Escape>
+void append_escaped(std::string& out, std::string_view s, char quote, Escape&& escape) {
     for (std::size_t at = 0; at < s.size();) {
         const auto byte = static_cast<unsigned char>(s[at]);
         if (byte >= 0x20 && byte < 0x7F && byte != static_cast<unsigned char>(quote) && byte != '\\') {
@@ -323,8 +320,19 @@ inline std::string repr_string(std::string_view s) {
         }
         const std::vector<char32_t> one = decode_utf8(s.substr(at, len));
         at += len;
-        for (char32_t c : one) repr_char(out, c, quote);
+        for (char32_t c : one) escape(out, c);
     }
+}
+
+inline void repr_char(std::string& out, char32_t c, char quote);
+
+inline std::string repr_string(std::string_view s) {
+    bool has_single = s.find('\'') != std::string_view::npos;
+    bool has_double = s.find('"') != std::string_view::npos;
+    char quote = (has_single && !has_double) ? '"' : '\'';
+    std::string out(1, quote);
+    out.reserve(s.size() + 2);
+    append_escaped(out, s, quote, [quote](std::string& o, char32_t c) { repr_char(o, c, quote); });
     out.push_back(quote);
     return out;
 }
@@ -561,22 +569,7 @@ inline void json_char(std::string& out, char32_t c, bool ensure_ascii);
 inline std::string json_string(std::string_view s, bool ensure_ascii) {
     std::string out = "\"";
     out.reserve(s.size() + 2);
-    for (std::size_t at = 0; at < s.size();) {
-        const auto byte = static_cast<unsigned char>(s[at]);
-        if (byte >= 0x20 && byte < 0x7F && byte != '"' && byte != '\\') {
-            out.push_back(static_cast<char>(byte));
-            ++at;
-            continue;
-        }
-        std::size_t len = 1;
-        if (byte >= 0x80) {
-            const std::size_t n = (byte >> 5) == 6 ? 2 : (byte >> 4) == 14 ? 3 : (byte >> 3) == 30 ? 4 : 1;
-            len = std::min(n, s.size() - at);
-        }
-        const std::vector<char32_t> one = decode_utf8(s.substr(at, len));
-        at += len;
-        for (char32_t c : one) json_char(out, c, ensure_ascii);
-    }
+    append_escaped(out, s, '"', [ensure_ascii](std::string& o, char32_t c) { json_char(o, c, ensure_ascii); });
     return out + "\"";
 }
 
