@@ -95,7 +95,8 @@ void mla_prefill(benchmark::State& state) {
     const dsv2::attention_batch ab{1, S, 0, pos.data(), mask.data()};
     for (auto _ : state) {
         auto out = dsv2::mla_forward_latent(dsv2::cpu{}, m.weights().layers[0].self_attn, m.plan().attention,
-                                     m.plan().rope, h, ab, nullptr, nullptr, dsv2::mla_absorbed::expanded_from_new_tokens);
+                                     m.plan().rope, h, ab, static_cast<dsv2::latent_kv_cache::layer_cache*>(nullptr), nullptr,
+                                     dsv2::mla_absorbed::expanded_from_new_tokens);
         benchmark::DoNotOptimize(out.data());
     }
     state.SetItemsProcessed(state.iterations() * S);
