@@ -47,6 +47,29 @@ private:
     std::string tensor_;
 };
 
+/// A GGUF file breaks the format, or a value in it is not what the caller asked for
+/// (`key_or_tensor` names the metadata key or the tensor; empty for the header itself). The message
+/// says which of the two it is: "<path>: key 'k': ..." or "<path>: tensor 't': ...".
+class gguf_error : public io_error {
+public:
+    enum class subject { file, key, tensor };
+    gguf_error(const std::string& path, subject kind, std::string key_or_tensor, const std::string& what)
+        : io_error(path, prefix(kind, key_or_tensor) + what), kind_(kind), name_(std::move(key_or_tensor)) {}
+    const std::string& key_or_tensor() const noexcept { return name_; }
+    subject kind() const noexcept { return kind_; }
+
+private:
+    static std::string prefix(subject kind, const std::string& name) {
+        switch (kind) {
+            case subject::key: return "key '" + name + "': ";
+            case subject::tensor: return "tensor '" + name + "': ";
+            default: return std::string();
+        }
+    }
+    subject kind_;
+    std::string name_;
+};
+
 /// A checkpoint lacks a tensor the model needs, or holds one of the wrong shape.
 class checkpoint_error : public io_error {
 public:
