@@ -104,7 +104,7 @@ TEST_CASE("gemm_nt with bf16 weights: fp32 accumulation, bf16-rounded activation
         INFO("T " << sh.T << ", in " << sh.in << ", out " << sh.out);
         const dsv2::cpu::matrix x = random_matrix(sh.T, sh.in, rng);
         const host_linear lin = random_linear(sh.out, sh.in, rng, /*bf16=*/true);
-        REQUIRE(lin.weight.type() == dsv2::dtype::bf16);
+        REQUIRE(lin.weight.format() == dsv2::ggml_type::bf16);
         const dsv2::cpu::matrix ref = dsv2::linear_forward(dsv2::cpu{}, x, lin);  // fp32 x · bf16 W, fp32
 
         const auto dx = to_device(ctx.s(), x);

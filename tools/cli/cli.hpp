@@ -45,6 +45,7 @@ inline std::string short_count(std::int64_t n) {
 int run_info(args_t args);
 int run_forward(args_t args);
 int run_generate(args_t args);
+int run_convert(args_t args);
 int run_chat(args_t args);
 int run_tokenize(args_t args);
 int run_detokenize(args_t args);
@@ -58,24 +59,29 @@ struct command {
 
 inline constexpr command commands[] = {
     {"info", "PATH",
-     "config summary, parameter counts, KV-cache sizes and checkpoint contents of a model directory or "
-     "config.json",
+     "config summary, parameter counts, KV-cache sizes and checkpoint contents of a model directory, a "
+     "config.json or a GGUF file",
      run_info},
-    {"forward", "MODEL_DIR --ids \"1,2;3,4\" [--mask M] [--positions P] [--head causal-lm|classification] [--hidden-states] "
+    {"forward", "MODEL --ids \"1,2;3,4\" [--mask M] [--positions P] [--head causal-lm|classification] [--hidden-states] "
                 "[--threads N] --out OUT.safetensors",
      "run one forward and write logits (and hidden states) to a safetensors file", run_forward},
-    {"generate", "MODEL_DIR (--prompt TEXT | --ids \"1,2,3\") [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
+    {"generate", "MODEL (--prompt TEXT | --ids \"1,2,3\") [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
                  "[--greedy | --sample] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] "
-                 "[--repetition-penalty R] [--cache latent|expanded] [--threads N] [--print-ids]",
+                 "[--repetition-penalty R] [--cache latent|latent-bf16|expanded] [--quantize q8_0|q4_k|q6_k] [--threads N] "
+                 "[--print-ids]",
      "stream a continuation, then prefill/decode tokens/s; defaults from MODEL_DIR/generation_config.json, "
      "else greedy; flags win",
      run_generate},
-    {"chat", "MODEL_DIR [--system TEXT] [--message TEXT]... [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
+    {"chat", "MODEL [--system TEXT] [--message TEXT]... [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
              "[--greedy | --sample] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] "
-             "[--repetition-penalty R] [--threads N]",
+             "[--repetition-penalty R] [--quantize q8_0|q4_k|q6_k] [--threads N]",
      "multi-turn chat with the model's chat template (tokenizer_config.json), the KV cache kept across turns; "
      "lines from stdin (/reset, Ctrl-D to end) or the --message values",
      run_chat},
+    {"convert", "MODEL OUT.gguf [--type bf16|f32|q8_0|q4_k_m] [--threads N]",
+     "write a model directory (or GGUF file) as a deepseek2 GGUF file that llama.cpp loads; q8_0 and q4_k_m "
+     "quantise as llama.cpp does",
+     run_convert},
     {"tokenize", "MODEL_DIR_OR_TOKENIZER_JSON (--text TEXT | --file FILE) [--no-special]",
      "print the token ids of a text (tokenizer.json as HF tokenizers encodes it, or a byte-level model)", run_tokenize},
     {"detokenize", "MODEL_DIR_OR_TOKENIZER_JSON --ids \"1,2,3\" [--skip-special]", "print the text of token ids",

@@ -181,18 +181,23 @@ void print_stats(const turn_stats& st) {
 int run_chat(args_t args) {
     const auto opts = parse_options(args,
                                     {"--system", "--max-new-tokens", "--min-new-tokens", "--temperature", "--top-k", "--top-p",
-                                     "--min-p", "--repetition-penalty", "--seed", "--threads"},
+                                     "--min-p", "--repetition-penalty", "--seed", "--threads", "--quantize"},
                                     {"--greedy", "--sample"}, {"--message", "--stop"});
     if (opts.positional.size() != 1) throw usage_error(opts.positional.empty() ? "missing MODEL_DIR" : "expected one MODEL_DIR");
     apply_threads(opts);
+    (void)model_load_options(opts);  // --quantize errors before reading anything
     generation_config flags_only;
     apply_flags(opts, flags_only);  // usage errors before reading anything
 
     // everything but the weights first: errors come before loading a large checkpoint
     const std::filesystem::path dir(opts.positional[0]);
-    const DeepseekV2Config cfg = load_config(dir);
-    const auto file = load_generation_config(dir);
+    const DeepseekV2Config cfg = load_model_config(dir);
+    // a GGUF file has no side files (generation_config.json, tokenizer.json): its own metadata only
+    const auto file = is_gguf_path(dir) ? std::nullopt : load_generation_config(dir);
     const auto codec = load_text_codec(dir, cfg);
+    if (!codec && is_gguf_path(dir))
+        throw io_error(dir.string(), "chat needs text, and reading a GGUF file's tokenizer (tokenizer.ggml.*) is not "
+                                     "supported yet");
     if (!codec)
         throw io_error((dir / "tokenizer.json").string(), "no such file, and the model is not byte-level (vocab_size " +
                                                               std::to_string(cfg.vocab_size) + "): chat needs text");
@@ -211,7 +216,7 @@ int run_chat(args_t args) {
         if (auto id = codec->token_to_id(*tc.eos_token); id && std::find(eos.begin(), eos.end(), *id) == eos.end())
             eos.push_back(*id);
 
-    const auto lm = DeepseekV2ForCausalLM<default_spec>::from_pretrained(dir, progress_bar());
+    const auto lm = DeepseekV2ForCausalLM<default_spec>::from_pretrained(dir, model_load_options(opts));
     chat_session<default_spec> session(lm, tmpl, *codec, prompt_bos(*codec, tc, file, cfg), std::move(eos), gc,
                                        opts.get("--system"));
 

@@ -28,7 +28,7 @@ namespace {
 template <class Spec>
 int generate_with(const std::filesystem::path& dir, const parsed_options& opts, const tensor<std::int64_t>& ids,
                   const generation_config& gc, const text_codec* codec) {
-    const auto lm = DeepseekV2ForCausalLM<Spec>::from_pretrained(dir, progress_bar());
+    const auto lm = DeepseekV2ForCausalLM<Spec>::from_pretrained(dir, model_load_options(opts));
     std::vector<std::int64_t> produced;
     const auto out = generate(
         lm, ids, nullptr, gc,
@@ -60,23 +60,28 @@ int generate_with(const std::filesystem::path& dir, const parsed_options& opts, 
 int run_generate(args_t args) {
     const auto opts = parse_options(args,
                                     {"--prompt", "--ids", "--max-new-tokens", "--min-new-tokens", "--temperature", "--top-k",
-                                     "--top-p", "--min-p", "--repetition-penalty", "--seed", "--cache", "--threads"},
+                                     "--top-p", "--min-p", "--repetition-penalty", "--seed", "--cache", "--threads", "--quantize"},
                                     {"--print-ids", "--greedy", "--sample"}, {"--stop"});
     if (opts.positional.size() != 1) throw usage_error(opts.positional.empty() ? "missing MODEL_DIR" : "expected one MODEL_DIR");
     if (opts.has("--prompt") == opts.has("--ids")) throw usage_error("give exactly one of --prompt TEXT and --ids \"1,2,3\"");
     const std::string cache = opts.get("--cache").value_or("latent");
-    if (cache != "latent" && cache != "expanded") throw usage_error("--cache: '" + cache + "' is neither latent nor expanded");
+    if (cache != "latent" && cache != "latent-bf16" && cache != "expanded")
+        throw usage_error("--cache: '" + cache + "' is none of latent, latent-bf16, expanded");
     apply_threads(opts);
+    (void)model_load_options(opts);  // --quantize errors before reading anything
     generation_config flags_only;
     apply_flags(opts, flags_only);  // usage errors before reading anything
 
     // everything but the weights: cheap, so that errors come before loading a large checkpoint
     const std::filesystem::path dir(opts.positional[0]);
-    const DeepseekV2Config cfg = load_config(dir);
-    const auto file = load_generation_config(dir);
+    const DeepseekV2Config cfg = load_model_config(dir);
+    // a GGUF file has no side files (generation_config.json, tokenizer.json): its own metadata only
+    const auto file = is_gguf_path(dir) ? std::nullopt : load_generation_config(dir);
     const auto codec = load_text_codec(dir, cfg);
-    const std::string no_codec = "this model has no text codec (no " + (dir / "tokenizer.json").string() +
-                                 ", and it is not byte-level: vocab_size " + std::to_string(cfg.vocab_size) + ")";
+    const std::string no_codec =
+        is_gguf_path(dir) ? "reading a GGUF file's tokenizer (tokenizer.ggml.*) is not supported yet"
+                          : "this model has no text codec (no " + (dir / "tokenizer.json").string() +
+                                ", and it is not byte-level: vocab_size " + std::to_string(cfg.vocab_size) + ")";
     if (!codec && opts.has("--stop")) throw usage_error("--stop needs decoded text: " + no_codec);
 
     tensor<std::int64_t> ids;
@@ -100,6 +105,7 @@ int run_generate(args_t args) {
     if (auto prompt = opts.get("--prompt")) std::cout << *prompt;
     std::cout.flush();
     if (cache == "latent") return generate_with<default_spec>(dir, opts, ids, gc, codec.get());
+    if (cache == "latent-bf16") return generate_with<latent_bf16_cache_spec>(dir, opts, ids, gc, codec.get());
     return generate_with<expanded_cache_spec>(dir, opts, ids, gc, codec.get());
 }
 

@@ -1,6 +1,8 @@
 // dsv2 info PATH: what a model directory (or a config.json) holds: the config in the paper's terms,
 // parameter counts, KV-cache sizes per token and, when there are weights, the checkpoint's tensors.
 #include <charconv>
+#include <cstdio>
+#include <map>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -14,7 +16,9 @@
 #include <dsv2/core/dtype.hpp>
 #include <dsv2/io/checkpoint.hpp>
 #include <dsv2/io/config_json.hpp>
+#include <dsv2/models/gguf_model.hpp>
 #include <dsv2/models/parameter_count.hpp>
+#include <dsv2/quant/ggml_type.hpp>
 
 #include "cli.hpp"
 
@@ -115,9 +119,10 @@ void print_sizes(std::ostream& out, const DeepseekV2Config& c, model_head head, 
     ratio.precision(2);
     ratio << std::fixed << static_cast<double>(expanded2) / static_cast<double>(latent2);
     out << "kv cache     bytes per token, all " << c.num_hidden_layers << " layers:\n";
-    out << "             latent   (kv_lora_rank + d_rope)     " << latent2 << " bf16, " << latent4 << " fp32\n";
+    out << "             latent   (kv_lora_rank + d_rope)     " << latent2 << " bf16 (--cache latent-bf16), " << latent4
+        << " fp32 (--cache latent)\n";
     out << "             expanded (heads x (d_qk + d_v))      " << expanded2 << " bf16, " << expanded4 << " fp32 ("
-        << ratio.str() << "x latent)\n";
+        << ratio.str() << "x latent; --cache expanded holds fp32)\n";
 }
 
 void print_checkpoint(std::ostream& out, const fs::path& dir, const std::optional<io::checkpoint>& checkpoint,
@@ -147,6 +152,48 @@ void print_checkpoint(std::ostream& out, const fs::path& dir, const std::optiona
             << "\n";
 }
 
+/// "1.23 GB", "4.56 MB", "789 kB" (decimal units, 3 significant digits).
+std::string bytes_text(std::uint64_t n) {
+    const double v = static_cast<double>(n);
+    char buf[32];
+    if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.3g GB", v / 1e9);
+    else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.3g MB", v / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.3g kB", v / 1e3);
+    return buf;
+}
+
+/// A GGUF file's tensors by storage format: count, bytes, and bits per weight.
+void print_gguf(std::ostream& out, const io::gguf_file& f, const parameter_count& p) {
+    struct tally {
+        std::uint64_t tensors = 0, elements = 0, bytes = 0;
+    };
+    std::map<std::string, tally> by_type;
+    std::uint64_t all_bytes = 0, all_elements = 0;
+    for (const auto& t : f.tensors()) {
+        std::uint64_t n = 1;
+        for (auto d : t.dims) n *= d;
+        auto& k = by_type[std::string(name_of(t.type))];
+        ++k.tensors;
+        k.elements += n;
+        k.bytes += t.bytes;
+        all_bytes += t.bytes;
+        all_elements += n;
+    }
+    std::error_code ec;
+    out << "gguf         " << f.path() << ": version " << f.version() << ", " << f.tensors().size() << " tensors, "
+        << bytes_text(all_bytes) << " of tensor data (" << bytes_text(fs::file_size(f.path(), ec)) << " file), "
+        << num(std::round(8.0 * double(all_bytes) / double(std::max<std::uint64_t>(all_elements, 1)) * 100) / 100)
+        << " bits per weight\n";
+    for (const auto& [name, k] : by_type)
+        out << "             " << name << ": " << k.tensors << " tensors, " << k.elements << " elements, "
+            << bytes_text(k.bytes) << "\n";
+    const auto total = static_cast<std::uint64_t>(p.total);
+    out << "             " << all_elements << " elements"
+        << (all_elements == total ? ": matches the config's parameter count\n"
+                                  : " (the config's parameter count is " + std::to_string(total) +
+                                        "; kv_b_proj may be split into attn_k_b/attn_v_b)\n");
+}
+
 }  // namespace
 
 int run_info(args_t args) {
@@ -155,6 +202,17 @@ int run_info(args_t args) {
     const fs::path path{std::string(args[0])};
     std::error_code ec;
     if (!fs::exists(path, ec)) throw std::runtime_error(path.string() + ": no such file or directory");
+    if (is_gguf_path(path)) {
+        auto [c, file] = open_gguf_model(path, model_head::causal_lm);
+        const parameter_count p = count_parameters(c, model_head::causal_lm);
+        std::ostringstream out;
+        out << "config       " << path.string() << " (GGUF metadata)\n";
+        print_config(out, c);
+        print_sizes(out, c, model_head::causal_lm, p);
+        print_gguf(out, *file, p);
+        std::cout << out.str();
+        return 0;
+    }
     const bool is_dir = fs::is_directory(path, ec);
     const fs::path config_file = is_dir ? path / "config.json" : path;
     const fs::path dir = is_dir ? path : (path.has_parent_path() ? path.parent_path() : fs::path("."));

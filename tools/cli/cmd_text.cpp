@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include <dsv2/io/config_json.hpp>
+#include <dsv2/models/gguf_model.hpp>
 
 #include "cli.hpp"
 #include "options.hpp"
@@ -22,6 +23,9 @@ namespace {
 
 std::unique_ptr<text_codec> codec_of(const std::filesystem::path& path) {
     if (!std::filesystem::exists(path)) throw io_error(path.string(), "no such file or directory");
+    if (is_gguf_path(path))
+        throw io_error(path.string(), "reading the tokenizer of a GGUF file (tokenizer.ggml.*) is not supported yet; "
+                                      "pass the model's tokenizer.json");
     if (!std::filesystem::is_directory(path)) return load_tokenizer_json(path);
     if (std::filesystem::is_regular_file(path / "tokenizer.json")) return load_tokenizer_json(path / "tokenizer.json");
     if (!std::filesystem::is_regular_file(path / "config.json"))

@@ -32,6 +32,19 @@ inline load_options progress_bar() {
     return o;
 }
 
+/// The load options of generate and chat: the progress bar, and --quantize q8_0|q4_k (quantise a
+/// safetensors checkpoint's matrices at load; GGUF files keep their own types).
+inline load_options model_load_options(const parsed_options& opts) {
+    load_options o = progress_bar();
+    if (auto q = opts.get("--quantize")) {
+        const auto t = ggml_type_from_name(*q);
+        if (!t || (*t != ggml_type::q8_0 && *t != ggml_type::q4_k && *t != ggml_type::q6_k))
+            throw usage_error("--quantize: '" + std::string(*q) + "' is none of q8_0, q4_k, q6_k");
+        o.quantize = *t;
+    }
+    return o;
+}
+
 /// Greedy or sampling, from the flags alone: nullopt when no flag decides (the file, else greedy).
 inline std::optional<bool> sampling_from_flags(const parsed_options& opts) {
     std::optional<float> temperature;

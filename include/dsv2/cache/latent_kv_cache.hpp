@@ -42,4 +42,16 @@ public:
         : basic_latent_kv_cache(cfg, batch, model, [batch](std::int64_t width) { return token_rows(batch, width); }) {}
 };
 
+/// The latent layout in host memory with the rows rounded to bf16: half the bytes per token
+/// (V2-Lite: 27 · 576 · 2 = 31 kB instead of 62 kB). Attention reads them widened to fp32 in
+/// registers or in cache-sized chunks (attention/mla_absorbed/cpu.hpp); the rounding (relative
+/// 2^-9 per cached value) is the only numerical difference from latent_kv_cache.
+class latent_kv_cache_bf16 : public basic_latent_kv_cache<token_rows_bf16> {
+public:
+    static constexpr const char* name = "latent-bf16";
+
+    latent_kv_cache_bf16(const DeepseekV2Config& cfg, std::int64_t batch, const void* model)
+        : basic_latent_kv_cache(cfg, batch, model, [batch](std::int64_t width) { return token_rows_bf16(batch, width); }) {}
+};
+
 }  // namespace dsv2

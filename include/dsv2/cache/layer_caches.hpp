@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dsv2/cache/cache_identity.hpp"
@@ -27,11 +28,15 @@ public:
     const cache_identity& identity() const noexcept { return identity_; }
     layer_cache& layer(std::int64_t i) { return layers_[static_cast<std::size_t>(i)]; }
 
-    /// fp32 values stored per token, summed over layers (and over the batch: × batch()).
+    /// Bytes stored per token (per batch row: × batch() for the whole batch), summed over layers.
     std::size_t bytes_per_token() const noexcept {
-        std::size_t w = 0;
-        for (const auto& l : layers_) l.for_each_rows([&](const auto& rows) { w += static_cast<std::size_t>(rows.width()); });
-        return w * sizeof(float);
+        std::size_t n = 0;
+        for (const auto& l : layers_)
+            l.for_each_rows([&](const auto& rows) {
+                using elem = typename std::remove_cvref_t<decltype(rows)>::element;
+                n += static_cast<std::size_t>(rows.width()) * sizeof(elem);
+            });
+        return n;
     }
     /// Bytes allocated right now.
     std::size_t bytes() const noexcept {

@@ -15,6 +15,7 @@
 #include "dsv2/models/input_checks.hpp"
 #include "dsv2/moe/moe_layer.hpp"
 #include "dsv2/models/pretrained.hpp"
+#include "dsv2/models/gguf_model.hpp"
 #include "dsv2/models/spec.hpp"
 
 namespace dsv2 {
@@ -59,7 +60,8 @@ public:
         if (!runtime_) throw input_error("runtime", "is null");
     }
 
-    /// config.json + safetensors (single or sharded) from a Hugging Face model directory.
+    /// config.json + safetensors (single or sharded) from a Hugging Face model directory, or a
+    /// deepseek2 GGUF file (`*.gguf`, llama.cpp's layout; models/gguf_weights.hpp).
     static DeepseekV2Model from_pretrained(const std::filesystem::path& dir, const load_options& options = {}) {
         auto [cfg, w] = load_pretrained(dir, model_head::none, options);
         return DeepseekV2Model(std::move(cfg), std::move(w));
@@ -136,6 +138,13 @@ public:
 
     static std::pair<DeepseekV2Config, std::shared_ptr<const weights_type>> load_pretrained(
         const std::filesystem::path& dir, model_head head, const load_options& options = {}) {
+        if (is_gguf_path(dir)) {
+            auto [cfg, file] = open_gguf_model(dir, head);
+            cfg = checked(std::move(cfg));
+            auto w = std::make_shared<weights_type>(weights_type::allocate(cfg, head));
+            load_gguf_weights(*w, cfg, std::move(file), options);
+            return {std::move(cfg), std::move(w)};
+        }
         DeepseekV2Config cfg = checked(load_config(dir));
         auto ckpt = std::make_shared<const io::checkpoint>(io::checkpoint::open(dir));
         auto w = std::make_shared<weights_type>(weights_type::allocate(cfg, head));

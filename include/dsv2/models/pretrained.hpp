@@ -82,6 +82,12 @@ struct load_options {
     /// Called after each tensor with the bytes read so far and the checkpoint's total (for a
     /// progress bar while loading a large checkpoint).
     std::function<void(std::uint64_t done_bytes, std::uint64_t total_bytes)> progress{};
+    /// Quantise the weight matrices at load (q8_0, q4_k, q6_k, q5_0, q4_0): for a safetensors
+    /// checkpoint without a GGUF file. Each as_loaded matrix is quantised row by row with ggml's
+    /// reference quantiser; a row width that is not a whole number of the type's blocks falls back
+    /// as llama.cpp does (q4_k → q5_0, q6_k → q8_0; else bf16). Parameters typed fp32_kept stay fp32.
+    /// Ignored for GGUF files (their own types are kept; weight_dtype converts them).
+    std::optional<ggml_type> quantize{};
     /// Map every page of the weights viewed in place while loading (io::populate): loading then
     /// reads the whole checkpoint and the first forward pays no page faults (measured: the first
     /// prefill of the 4.5 GB bench checkpoint otherwise spends ~1 s in them). false: pages are
@@ -110,6 +116,32 @@ inline cpu_weight weight_from(const io::tensor_view& v, std::int64_t rows, std::
     cpu_weight w = cpu_weight::zeros(rows, cols);
     io::to_float(v, std::span<float>(w.mutable_f32(), static_cast<std::size_t>(rows * cols)));
     return w;
+}
+
+/// `w` quantised to `type` row by row (llama.cpp's fallback when its rows are not whole blocks:
+/// q4_k → q5_0, q6_k → q8_0, then bf16).
+inline cpu_weight quantized(const cpu_weight& w, ggml_type type) {
+    if (!is_block_quantized(type) || !is_supported_weight_type(type))
+        throw unsupported_error("load_options::quantize: " + std::string(name_of(type)) +
+                                " is not a quantised type dsv2 computes with (q8_0, q4_0, q5_0, q4_K, q6_K)");
+    const auto cols = static_cast<std::uint64_t>(w.cols());
+    if (!row_bytes(type, cols)) {
+        if (type == ggml_type::q4_k) type = ggml_type::q5_0;
+        else if (type == ggml_type::q6_k) type = ggml_type::q8_0;
+    }
+    if (!row_bytes(type, cols)) {  // not whole blocks of 32 either: bf16
+        if (w.format() == ggml_type::bf16) return w;
+        std::vector<std::uint16_t> bits(static_cast<std::size_t>(w.rows() * w.cols()));
+        std::vector<float> row(static_cast<std::size_t>(w.cols()));
+        for (std::int64_t r = 0; r < w.rows(); ++r) {
+            w.row_to_f32(r, row.data());
+            for (std::int64_t c = 0; c < w.cols(); ++c) bits[static_cast<std::size_t>(r * w.cols() + c)] = float_to_bf16(row[static_cast<std::size_t>(c)]);
+        }
+        return cpu_weight::bf16_owned(w.rows(), w.cols(), std::move(bits));
+    }
+    std::vector<std::byte> bytes(static_cast<std::size_t>(*row_bytes(type, cols)) * static_cast<std::size_t>(w.rows()));
+    quantize_rows(type, w.rows(), w.cols(), [&w](std::int64_t r, float* out) { w.row_to_f32(r, out); }, bytes.data());
+    return cpu_weight::format_owned(type, w.rows(), w.cols(), std::move(bytes));
 }
 
 /// Whether a host matrix parameter is typed fp32 (matrix_t<host_storage, fp32_kept>).
@@ -147,9 +179,15 @@ void load_weights(Weights& w, const DeepseekV2Config& cfg, std::shared_ptr<const
                 if (options.weight_dtype) return *options.weight_dtype;
                 return stored == dtype::bf16 ? dtype::bf16 : dtype::f32;
             };
+            // the weight as stored (or converted), then quantised when asked
+            auto finish = [&](cpu_weight w) {
+                if constexpr (!detail::fp32_typed<param_type>)
+                    if (options.quantize) w = detail::quantized(w, *options.quantize);
+                param = param_type(std::move(w));
+            };
             if (ckpt->contains(wanted)) {
                 const auto view = ckpt->get(wanted, shape_t{rows, cols});
-                param = param_type(detail::weight_from(view, rows, cols, storage_for(view.type), owner, options.populate));
+                finish(detail::weight_from(view, rows, cols, storage_for(view.type), owner, options.populate && !options.quantize));
                 tick(view.bytes.size());
                 return;
             }
@@ -160,14 +198,14 @@ void load_weights(Weights& w, const DeepseekV2Config& cfg, std::shared_ptr<const
                 const std::int64_t E = cfg.n_routed_experts, I = cfg.moe_intermediate_size, H = cfg.hidden_size;
                 if (part == "down_proj" && ckpt->contains(fused + "down_proj")) {
                     const auto v = detail::slice_view(ckpt->get(fused + "down_proj", shape_t{E, H, I}), expert * H * I, H * I);
-                    param = param_type(detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate));
+                    finish(detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate && !options.quantize));
                     tick(v.bytes.size());
                     return;
                 }
                 if ((part == "gate_proj" || part == "up_proj") && ckpt->contains(fused + "gate_up_proj")) {
                     const std::int64_t first = expert * 2 * I * H + (part == "up_proj" ? I * H : 0);
                     const auto v = detail::slice_view(ckpt->get(fused + "gate_up_proj", shape_t{E, 2 * I, H}), first, I * H);
-                    param = param_type(detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate));
+                    finish(detail::weight_from(v, rows, cols, storage_for(v.type), owner, options.populate && !options.quantize));
                     tick(v.bytes.size());
                     return;
                 }
@@ -225,7 +263,7 @@ void save_weights(const std::filesystem::path& dir, const Weights& w, const Deep
         } else {
             shape = {param.rows(), param.cols()};
             const auto n = static_cast<std::size_t>(param.rows() * param.cols());
-            if (param.type() == dtype::bf16 && dt == save_dtype::bf16) {  // as stored: no rounding twice
+            if (param.format() == ggml_type::bf16 && dt == save_dtype::bf16) {  // as stored: no rounding twice
                 entries.push_back({name, dtype::bf16, shape,
                                    std::as_bytes(std::span<const std::uint16_t>(param.bf16(), n))});
                 return;

@@ -74,10 +74,16 @@ struct expanded_cache_spec : default_spec {
     using attention = mla_expanded;
 };
 
+/// The latent cache with its rows rounded to bf16: half the cache bytes (cache/latent_kv_cache.hpp).
+struct latent_bf16_cache_spec : default_spec {
+    using cache = latent_kv_cache_bf16;
+};
+
 static_assert(model_spec<default_spec>);
 static_assert(model_spec<expanded_cache_spec>);
 static_assert(std::same_as<spec_cache_t<default_spec>, latent_kv_cache>);
 static_assert(std::same_as<spec_cache_t<expanded_cache_spec>, expanded_kv_cache>);
+static_assert(std::same_as<spec_cache_t<latent_bf16_cache_spec>, latent_kv_cache_bf16>);
 
 // The CUDA specs (cuda_spec, cuda_expanded_cache_spec) live in models/cuda/spec.cuh (nvcc only);
 // dsv2/native.hpp names `native_spec`: the CUDA spec under nvcc, default_spec otherwise.

@@ -13,6 +13,10 @@
 //
 // Many new tokens (prefill) are cheaper in expanded form: then the cached latents of the row are
 // expanded and attention runs as mla_expanded does, and the new latents are stored all the same.
+//
+// The cache may hold its rows in fp32 (latent_kv_cache) or bf16 (latent_kv_cache_bf16): the two
+// products with the cached rows then widen bf16 in registers (the scores: matmul_nt's bf16
+// kernels, the rows playing the weight) or in chunks of latent_chunk_tokens rows (the values).
 #pragma once
 
 #include "dsv2/attention/attention_impl.hpp"
@@ -22,10 +26,50 @@
 
 namespace dsv2 {
 
+namespace detail::latent_rows {
+
+/// Cached rows widened per chunk for the value product: 64 rows × 512 latents = 128 KiB (L2).
+inline constexpr std::int64_t latent_chunk_tokens = 64;
+
+/// Row b of the cache as fp32 [T, width]: the rows themselves, or widened into `scratch`.
+inline Eigen::Map<const cpu::matrix> as_f32(const token_rows& r, std::int64_t b, cpu::matrix&) { return r.rows(b); }
+inline Eigen::Map<const cpu::matrix> as_f32(const token_rows_bf16& r, std::int64_t b, cpu::matrix& scratch) {
+    scratch.resize(r.length(), r.width());
+    detail::widen_bf16(reinterpret_cast<const std::uint16_t*>(r.data(b)), scratch.data(), r.length() * r.width());
+    return Eigen::Map<const cpu::matrix>(scratch.data(), r.length(), r.width());
+}
+
+/// scores [M, T] = qcat [M, width] · rows(b)ᵀ.
+inline void scores(const cpu::matrix& qcat, const token_rows& r, std::int64_t b, cpu::matrix& out) {
+    out.noalias() = qcat * r.rows(b).transpose();
+}
+inline void scores(const cpu::matrix& qcat, const token_rows_bf16& r, std::int64_t b, cpu::matrix& out) {
+    matmul_nt(cpu{}, qcat, cpu_weight::bf16_view(r.length(), r.width(), r.data(b), nullptr), out);
+}
+
+/// out [M, d_c] = p [M, T] · rows(b)[:, from:]  (the latent part of each cached row).
+inline void values(const cpu::matrix& p, const token_rows& r, std::int64_t b, std::int64_t from, cpu::matrix& out) {
+    out.noalias() = p * r.rows(b).rightCols(r.width() - from);
+}
+inline void values(const cpu::matrix& p, const token_rows_bf16& r, std::int64_t b, std::int64_t from, cpu::matrix& out) {
+    const std::int64_t T = r.length(), W = r.width(), dc = W - from;
+    out.setZero(p.rows(), dc);
+    thread_local cpu::matrix chunk;
+    const auto* rows = reinterpret_cast<const std::uint16_t*>(r.data(b));
+    for (std::int64_t t0 = 0; t0 < T; t0 += latent_chunk_tokens) {
+        const std::int64_t n = std::min(latent_chunk_tokens, T - t0);
+        chunk.resize(n, dc);
+        for (std::int64_t t = 0; t < n; ++t) detail::widen_bf16(rows + (t0 + t) * W + from, chunk.data() + t * dc, dc);
+        out.noalias() += p.middleCols(t0, n) * chunk;
+    }
+}
+
+}  // namespace detail::latent_rows
+
 /// Absorbed attention of the S new queries of every row over the cached latents [P+S, d_rope + d_c].
-inline void mla_attend_absorbed(cpu, const mla_weights<host_storage>& w, const mla_dims& dm, const cpu::matrix& q,
-                                const latent_kv_cache::layer_cache& cache, const attention_batch& ab,
-                                cpu::matrix& out, tensor<float>* probs) {
+template <class LayerCache>
+void mla_attend_absorbed(cpu, const mla_weights<host_storage>& w, const mla_dims& dm, const cpu::matrix& q,
+                         const LayerCache& cache, const attention_batch& ab, cpu::matrix& out, tensor<float>* probs) {
     const std::int64_t S = ab.new_tokens, T = ab.total(), nh = dm.heads;
     out.setZero(ab.batch * S, nh * dm.d_v);
     cpu::matrix qcat(nh * S, dm.d_rope + dm.d_c);  // row h·S + s: [q_pe | q̃] of query s, head h
@@ -37,11 +81,10 @@ inline void mla_attend_absorbed(cpu, const mla_weights<host_storage>& w, const m
             qcat.block(hd * S, 0, S, dm.d_rope) = q.block(b * S, hd * dm.d_qk() + dm.d_nope, S, dm.d_rope);
             qcat.block(hd * S, dm.d_rope, S, dm.d_c).noalias() = q.block(b * S, hd * dm.d_qk(), S, dm.d_nope) * w_uk;
         }
-        const auto rows = cache.latents.rows(b);  // [T, d_rope + d_c]
-        scores.noalias() = qcat * rows.transpose();
+        detail::latent_rows::scores(qcat, cache.latents, b, scores);  // · [T, d_rope + d_c]ᵀ
         scores *= dm.scale;
         for (std::int64_t hd = 0; hd < nh; ++hd) masked_softmax_rows(cpu{}, scores.middleRows(hd * S, S), ab, b);
-        latent_out.noalias() = scores * rows.rightCols(dm.d_c);  // [n_h·S, d_c]
+        detail::latent_rows::values(scores, cache.latents, b, dm.d_rope, latent_out);  // [n_h·S, d_c]
         for (std::int64_t hd = 0; hd < nh; ++hd) {
             const auto w_uv = w.kv_b_proj.weight.f32().middleRows(hd * dm.d_kv() + dm.d_nope, dm.d_v);  // [d_v, d_c]
             out.block(b * S, hd * dm.d_v, S, dm.d_v).noalias() = latent_out.middleRows(hd * S, S) * w_uv.transpose();
@@ -55,11 +98,11 @@ inline void mla_attend_absorbed(cpu, const mla_weights<host_storage>& w, const m
 
 /// h [B·S, H] (normed) -> [B·S, H] over the latent cache: the new latents are appended, then
 /// absorbed attention when fewer than `expanded_from` tokens are new, expanded attention otherwise.
-/// Without a cache: the expanded form.
-inline cpu::matrix mla_forward_latent(cpu tag, const mla_weights<host_storage>& w, const mla_dims& dm, const rope_table& rope,
-                                      const cpu::matrix& h, const attention_batch& ab,
-                                      latent_kv_cache::layer_cache* cache, tensor<float>* probs,
-                                      std::int64_t expanded_from) {
+/// Without a cache: the expanded form. LayerCache: a layer of latent_kv_cache or latent_kv_cache_bf16.
+template <class LayerCache>
+cpu::matrix mla_forward_latent(cpu tag, const mla_weights<host_storage>& w, const mla_dims& dm, const rope_table& rope,
+                               const cpu::matrix& h, const attention_batch& ab, LayerCache* cache, tensor<float>* probs,
+                               std::int64_t expanded_from) {
     const mla_projections p = mla_project(tag, w, dm, rope, h, ab);
     const std::int64_t S = ab.new_tokens;
     cpu::matrix attn;
@@ -79,8 +122,9 @@ inline cpu::matrix mla_forward_latent(cpu tag, const mla_weights<host_storage>& 
     } else {
         // expand the row's whole context: K/V of P+S slots from the cached latents
         std::vector<cpu::matrix> keys(static_cast<std::size_t>(ab.batch)), values(keys.size());
+        cpu::matrix widened;
         for (std::int64_t b = 0; b < ab.batch; ++b) {
-            const auto rows = cache->latents.rows(b);
+            const auto rows = detail::latent_rows::as_f32(cache->latents, b, widened);
             mla_projections ctx;
             ctx.k_pe = rows.leftCols(dm.d_rope);
             ctx.c_n = rows.rightCols(dm.d_c);
@@ -93,14 +137,17 @@ inline cpu::matrix mla_forward_latent(cpu tag, const mla_weights<host_storage>& 
     return linear_forward(tag, attn, w.o_proj);
 }
 
-/// The hook: mla_absorbed on the CPU caches latents (latent_kv_cache).
+/// The hook: mla_absorbed on the CPU caches latents (latent_kv_cache), or latents rounded to bf16
+/// when a spec names latent_kv_cache_bf16.
 template <>
 struct attention_impl<mla_absorbed, cpu> {
     using cache = latent_kv_cache;
+    template <class Cache>
+    static constexpr bool accepts_cache = std::same_as<Cache, latent_kv_cache> || std::same_as<Cache, latent_kv_cache_bf16>;
 
-    template <class Pass, class Plan>
+    template <class Pass, class Plan, class LayerCache>
     static cpu::matrix forward(const Pass& pass, const mla_weights<host_storage>& w, const Plan& plan,
-                               cache::layer_cache* layer, tensor<float>* probs, const cpu::matrix& h) {
+                               LayerCache* layer, tensor<float>* probs, const cpu::matrix& h) {
         return mla_forward_latent(cpu{}, w, plan.attention, plan.rope, h, pass.batch.view(), layer, probs,
                                   mla_absorbed::expanded_from_new_tokens);
     }

@@ -1,4 +1,5 @@
-// y [T, N] = x [T, K] · Wᵀ for a weight W [N, K] stored in fp32 or bf16, accumulated in fp32.
+// y [T, N] = x [T, K] · Wᵀ for a weight W [N, K] stored in fp32 or bf16, accumulated in fp32;
+// weights in GGML's block formats go to backend/cpu/quant/matmul_quant.hpp.
 //
 // bf16 weights on AVX-512, up to gemm_bf16_tiles_max_rows rows (decode, the tokens of one expert):
 // a register-tiled kernel that converts W in registers and never copies it (gemm_bf16.hpp).
@@ -16,6 +17,7 @@
 #endif
 
 #include "dsv2/backend/cpu/gemm_bf16.hpp"
+#include "dsv2/backend/cpu/quant/matmul_quant.hpp"
 #include "dsv2/backend/cpu/threading.hpp"
 #include "dsv2/backend/cpu/weight.hpp"
 
@@ -170,8 +172,12 @@ inline void matmul_nt(cpu, const cpu::matrix& x, const cpu_weight& w, cpu::matri
     const std::int64_t T = x.rows(), N = w.rows(), K = w.cols();
     y.resize(T, N);
     if (T == 0 || N == 0) return;
+    if (w.format() != ggml_type::f32 && w.format() != ggml_type::bf16) {  // GGML blocks (backend/cpu/quant/)
+        matmul_nt_quant(x.data(), T, K, w.format(), w.data(), N, y.data());
+        return;
+    }
 #if defined(DSV2_HAVE_GEMM_BF16_AVX512)
-    if (w.type() == dtype::bf16 && T <= gemm_bf16_tiles_max_rows) {
+    if (w.format() == ggml_type::bf16 && T <= gemm_bf16_tiles_max_rows) {
         gemm_bf16_nt(x.data(), T, K, w.bf16(), N, y.data());
         return;
     }
@@ -180,14 +186,14 @@ inline void matmul_nt(cpu, const cpu::matrix& x, const cpu_weight& w, cpu::matri
         for (std::int64_t t0 = 0; t0 < T; t0 += gemv_max_rows) {
             const std::int64_t rows = std::min(gemv_max_rows, T - t0);
             float* out = y.data() + t0 * N;
-            if (w.type() == dtype::bf16)
+            if (w.format() == ggml_type::bf16)
                 detail::gemv_rows(w.bf16(), N, K, x.data() + t0 * K, rows, out);
             else
                 detail::gemv_rows(w.f32().data(), N, K, x.data() + t0 * K, rows, out);
         }
         return;
     }
-    if (w.type() == dtype::bf16)
+    if (w.format() == ggml_type::bf16)
         detail::gemm_bf16_panels(w.bf16(), N, K, x, y);
     else
         y.noalias() = x * w.f32().transpose();

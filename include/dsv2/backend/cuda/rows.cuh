@@ -21,6 +21,7 @@ namespace dsv2 {
 
 class cuda_token_rows {
 public:
+    using element = float;  ///< fp32 rows (what layer_caches::bytes_per_token counts)
     static constexpr std::int64_t block_tokens = 16;
 
     cuda_token_rows(std::int64_t batch, std::int64_t width, cudaStream_t s) : batch_(batch), width_(width), stream_(s) {}

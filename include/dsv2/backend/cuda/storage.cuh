@@ -123,26 +123,32 @@ static_assert(weight_storage<cuda_storage<__nv_bfloat16>>);
 
 namespace detail {
 
-/// A CPU weight's values as W on the host (a copy, converted when the types differ).
+/// A CPU weight's values as W on the host (a copy, converted when the types differ). Block-quantised
+/// weights (q8_0, q4_K, ... from a GGUF file) are dequantised here: the CUDA backend's first step
+/// for quantised weights is to dequantise at upload (to bf16 when every matrix is bf16 or
+/// quantised, see cuda_storage_of), and to multiply with its bf16/fp32 GEMMs.
 template <cuda_weight_type W>
 std::vector<W> host_values_as(const cpu_weight& w) {
     const auto n = static_cast<std::size_t>(w.rows() * w.cols());
     std::vector<W> out(n);
     if (n == 0) return out;
     if constexpr (std::is_same_v<W, float>) {
-        if (w.type() == dtype::f32) {
+        if (w.format() == ggml_type::f32) {
             std::memcpy(out.data(), w.f32().data(), n * sizeof(float));
         } else {
-            const std::uint16_t* b = w.bf16();
-            for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_float(b[i]);
+            for (std::int64_t r = 0; r < w.rows(); ++r) w.row_to_f32(r, out.data() + r * w.cols());
         }
     } else {
         std::vector<std::uint16_t> bits(n);
-        if (w.type() == dtype::bf16) {
+        if (w.format() == ggml_type::bf16) {
             std::memcpy(bits.data(), w.bf16(), n * sizeof(std::uint16_t));
         } else {
-            const float* f = w.f32().data();
-            for (std::size_t i = 0; i < n; ++i) bits[i] = float_to_bf16(f[i]);
+            std::vector<float> row(static_cast<std::size_t>(w.cols()));
+            for (std::int64_t r = 0; r < w.rows(); ++r) {
+                w.row_to_f32(r, row.data());
+                for (std::int64_t c = 0; c < w.cols(); ++c)
+                    bits[static_cast<std::size_t>(r * w.cols() + c)] = float_to_bf16(row[static_cast<std::size_t>(c)]);
+            }
         }
         std::memcpy(static_cast<void*>(out.data()), bits.data(), n * sizeof(std::uint16_t));
     }
@@ -231,16 +237,17 @@ void cuda_upload(cudaStream_t s, const HostTree& host, DeviceTree& device, const
     }, host, device);
 }
 
-/// The device storage type of a model's as_loaded matrices: bf16 when every one of them is bf16 on
-/// the host (a bf16 checkpoint as stored, or from_config(..., dtype::bf16)), else f32 (bf16 ones,
-/// if any, widened exactly). fp32_kept matrices are fp32 whatever this says.
+/// The device storage type of a model's as_loaded matrices: bf16 when every one of them is bf16 or
+/// block-quantised on the host (a bf16 checkpoint as stored, from_config(..., dtype::bf16), a
+/// quantised GGUF: dequantised to bf16 at upload), else f32 (bf16 ones, if any, widened exactly).
+/// fp32_kept matrices are fp32 whatever this says.
 template <class HostWeights>
 dtype cuda_storage_of(const HostWeights& w) {
     bool any = false, all_bf16 = true;
     visit_parameters("model.", [&](const std::string&, parameter_kind, const auto& p) {
         if constexpr (std::is_same_v<std::remove_cvref_t<decltype(p)>, matrix_t<host_storage, as_loaded>>) {
             any = true;
-            all_bf16 = all_bf16 && p.type() == dtype::bf16;
+            all_bf16 = all_bf16 && (p.format() == ggml_type::bf16 || p.is_block_quantized());
         }
     }, w);
     return any && all_bf16 ? dtype::bf16 : dtype::f32;
