@@ -30,6 +30,7 @@ using Catch::Contains;
 using dsv2::ggml_type;
 using namespace dsv2::io;
 using dsv2_test::temp_dir;
+using dsv2_test::read_all;
 
 const fs::path fixture_dir = fs::path(DSV2_FIXTURE_DIR) / "gguf";
 
@@ -37,14 +38,6 @@ nlohmann::json sidecar(const std::string& name) {
     std::ifstream in(fixture_dir / (name + ".json"));
     REQUIRE(in);
     return nlohmann::json::parse(in);
-}
-
-std::vector<std::byte> read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> out(c.size());
-    for (std::size_t i = 0; i < c.size(); ++i) out[i] = static_cast<std::byte>(c[i]);
-    return out;
 }
 
 std::vector<std::byte> from_hex(const std::string& hex) {

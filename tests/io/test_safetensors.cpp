@@ -25,16 +25,9 @@ using dsv2::dtype;
 using namespace dsv2::io;
 
 using dsv2_test::temp_dir;
+using dsv2_test::read_all;
 
 using dsv2_test::bytes_of;
-
-std::vector<std::byte> read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> out(c.size());
-    for (std::size_t i = 0; i < c.size(); ++i) out[i] = static_cast<std::byte>(c[i]);
-    return out;
-}
 
 std::uint64_t header_length(const std::vector<std::byte>& file) {
     std::uint64_t n = 0;

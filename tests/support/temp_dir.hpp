@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <span>
 #include <string>
@@ -32,6 +34,15 @@ struct temp_dir {
 template <class T>
 std::span<const std::byte> bytes_of(const std::vector<T>& v) {
     return std::as_bytes(std::span<const T>(v));
+}
+
+/// The whole file at `p` as bytes (empty when it cannot be read; tests compare against expected bytes).
+inline std::vector<std::byte> read_all(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::byte> out(c.size());
+    for (std::size_t i = 0; i < c.size(); ++i) out[i] = static_cast<std::byte>(c[i]);
+    return out;
 }
 
 }  // namespace dsv2_test
