@@ -207,13 +207,14 @@ inline void dot_rows_simd(const block_q6_k* w, const block_q8_k* x, std::int64_t
             // sub-block scales 8·half .. 8·half + 7 as int16, in both lanes
             const __m128i sc8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + 8 * half)));
             const __m256i sc_half = _mm256_set_m128i(sc8, sc8);
-            for (int g = 0; g < 4; ++g) {
+            for (int g = 0; g < 4; g += 2) {
                 // group g covers sub-blocks 8·half + 2g (low lane) and 8·half + 2g + 1 (high lane)
-                const __m256i sc = _mm256_shuffle_epi8(sc_half, pick_i16(2 * g, 2 * g + 1));
+                const __m256i sc_even = _mm256_shuffle_epi8(sc_half, pick_i16(2 * g, 2 * g + 1));
+                const __m256i sc_odd = _mm256_shuffle_epi8(sc_half, pick_i16(2 * g + 2, 2 * g + 3));
                 for (int t = 0; t < Tokens; ++t) {
                     const std::int8_t* xq = x[t * x_stride + b].qs + 128 * half + 32 * g;
-                    __m256i& acc = g % 2 == 0 ? acc_even[t] : acc_odd[t];
-                    acc = madd_acc<Vnni>(acc, _mm256_maddubs_epi16(q[g], load32(xq)), sc);
+                    acc_even[t] = madd_acc<Vnni>(acc_even[t], _mm256_maddubs_epi16(q[g], load32(xq)), sc_even);
+                    acc_odd[t] = madd_acc<Vnni>(acc_odd[t], _mm256_maddubs_epi16(q[g + 1], load32(xq + 32)), sc_odd);
                 }
             }
         }
