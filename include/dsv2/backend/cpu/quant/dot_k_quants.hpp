@@ -91,13 +91,17 @@ inline void dot_rows_ref(const block_q6_k* w, const block_q8_k* x, std::int64_t 
 }
 
 // ---- AVX2 and VNNI ----------------------------------------------------------------------------
-// Per super-block: the scales (and q4_K's mins) are unpacked once into int16 vectors (ggml's AVX2
-// way) and shared by all tokens; per token the 32-element products q·x_q come from maddubs (q
-// unsigned ≤ 63, |x_q| ≤ 127: pair sums ≤ 16002, never saturating int16), are scaled and summed
-// into int32 lanes by madd + add (AVX2) or one vpdpwssd (VNNI), and the min/offset term is a madd
-// of the scales with q8_K's bsums. Every integer is exact, so each super-block's integer sum is
-// the same on both paths as in the scalar reference, and so is the fp32 arithmetic after it (same
-// expression, same super-block order): the AVX2 and VNNI results are bit-identical.
+// Per super-block (as llama.cpp): the scales (and q4_K's mins) are unpacked once into int16 vectors
+// and shared by all tokens; per token the 32-element products q·x_q come from maddubs (q unsigned
+// ≤ 63, |x_q| ≤ 127: pair sums ≤ 16002, never saturating int16), are scaled and summed into int32
+// lanes by madd + add (AVX2) or one vpdpwssd (VNNI), and the min/offset term is a madd of the
+// scales with q8_K's precomputed bsums. Every integer is exact, and lane for lane the same on both
+// paths; the fp32 code after the integers is shared, so the AVX2 and VNNI results are bit-identical.
+// fp32 order, against the scalar reference's one sum per super-block:
+//  * q4_K: per token 8 lanes of d·d_x·isum and 8 of dmin·d_x·min-sum, accumulated by FMA over the
+//    super-blocks (both integer vectors exact in fp32), subtracted, then the lanes summed: each
+//    term rounded at most nb + 5 times (d·d_x, nb FMAs, the subtraction, 3 sums).
+//  * q6_K: the super-block's exact integer (hsum), then one fma per super-block and token.
 #if defined(__AVX2__) && defined(__FMA__)
 namespace detail {
 
@@ -122,9 +126,10 @@ inline __m256i madd_acc(__m256i acc, __m256i p, __m256i s) noexcept {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
 }
 
-/// The 8 sub-block scales (int16 lanes 0..7) and mins (8..15) of a q4_K block: ggml's 32-bit-word
+/// The 8 sub-block scales of a q4_K block as int16 (`scales`), and its 8 mins each twice
+/// (`min_pairs`: m_0, m_0, m_1, m_1, …, lined up with q8_K's 16 bsums): ggml's 32-bit-word
 /// unpacking of the 12 packed bytes, the same values as q4_k_scale_min.
-inline __m256i q4_k_scales_mins(const std::uint8_t* packed) noexcept {
+inline void q4_k_scales_mins(const std::uint8_t* packed, __m128i& scales, __m256i& min_pairs) noexcept {
     constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
     std::uint32_t u[3];
     std::memcpy(u, packed, sizeof u);
@@ -132,8 +137,10 @@ inline __m256i q4_k_scales_mins(const std::uint8_t* packed) noexcept {
     const std::uint32_t mins_low = u[1] & kmask1;
     const std::uint32_t scales_high = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
     const std::uint32_t scales_low = u[0] & kmask1;
-    return _mm256_cvtepu8_epi16(_mm_set_epi32(static_cast<int>(mins_high), static_cast<int>(mins_low),
-                                              static_cast<int>(scales_high), static_cast<int>(scales_low)));
+    const __m128i bytes = _mm_set_epi32(static_cast<int>(mins_high), static_cast<int>(mins_low),
+                                        static_cast<int>(scales_high), static_cast<int>(scales_low));
+    scales = _mm_cvtepu8_epi16(bytes);
+    min_pairs = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(bytes, bytes));
 }
 
 /// A shuffle_epi8 control that puts int16 element `lo` of each 128-bit lane in every int16 of the
@@ -146,11 +153,14 @@ inline __m256i pick_i16(int lo, int hi) noexcept {
 template <int Tokens, bool Vnni>
 inline void dot_rows_simd(const block_q4_k* w, const block_q8_k* x, std::int64_t x_stride, std::int64_t blocks,
                           float* out) noexcept {
-    float sum[Tokens] = {};
+    // fp32 accumulators per token, 8 lanes each: the scale term and the min term apart
+    __m256 acc_scale[Tokens], acc_min[Tokens];
+    for (int t = 0; t < Tokens; ++t) acc_scale[t] = acc_min[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (std::int64_t b = 0; b < blocks; ++b) {
-        const __m256i scales_mins = q4_k_scales_mins(w[b].scales);
-        const __m128i scales = _mm256_castsi256_si128(scales_mins), mins = _mm256_extracti128_si256(scales_mins, 1);
+        __m128i scales;
+        __m256i min_pairs;
+        q4_k_scales_mins(w[b].scales, scales, min_pairs);
         const __m256i scales2 = _mm256_set_m128i(scales, scales);  // both lanes: sc_0..sc_7
         __m256i acc_low[Tokens], acc_high[Tokens];
         for (int t = 0; t < Tokens; ++t) acc_low[t] = acc_high[t] = _mm256_setzero_si256();
@@ -170,17 +180,16 @@ inline void dot_rows_simd(const block_q4_k* w, const block_q8_k* x, std::int64_t
         const float d = half_to_float(w[b].d), dmin = half_to_float(w[b].dmin);
         for (int t = 0; t < Tokens; ++t) {
             const block_q8_k& xb = x[t * x_stride + b];
-            // Σ_j m_j·(bsums[2j] + bsums[2j+1]): the pair sums (|·| ≤ 32·127) fit int16
+            // lane j of the min term: m_j·(bsums[2j] + bsums[2j+1]). Both integer vectors are exact
+            // in fp32 (lanes ≤ 32·15·127·63 < 2^24 and ≤ 63·32·127).
             const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
-            const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-            const int min_sum = hsum_i32(_mm_madd_epi16(mins, sub_sums));
-            const int isum = hsum_i32(_mm256_add_epi32(acc_low[t], acc_high[t]));
-            // explicit fma, no a·b + c left to contract: the same roundings in every instantiation
-            // (g++ contracts or SLP-vectorises the plain expression differently per token count)
-            sum[t] += std::fma(d * xb.d, static_cast<float>(isum), -(dmin * xb.d * static_cast<float>(min_sum)));
+            const __m256i min_sum = _mm256_madd_epi16(min_pairs, bsums);
+            const __m256i isum = _mm256_add_epi32(acc_low[t], acc_high[t]);
+            acc_scale[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum), acc_scale[t]);
+            acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * xb.d), _mm256_cvtepi32_ps(min_sum), acc_min[t]);
         }
     }
-    for (int t = 0; t < Tokens; ++t) out[t] = sum[t];
+    for (int t = 0; t < Tokens; ++t) out[t] = hsum(_mm256_sub_ps(acc_scale[t], acc_min[t]));
 }
 
 template <int Tokens, bool Vnni>
