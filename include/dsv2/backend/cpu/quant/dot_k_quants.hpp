@@ -9,7 +9,6 @@
 // (which one dot_rows uses: dot_q8_0.hpp).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -101,18 +100,10 @@ inline void dot_rows_ref(const block_q6_k* w, const block_q8_k* x, std::int64_t 
 //  * q4_K: per token 8 lanes of d·d_x·isum and 8 of dmin·d_x·min-sum, accumulated by FMA over the
 //    super-blocks (both integer vectors exact in fp32), subtracted, then the lanes summed: each
 //    term rounded at most nb + 5 times (d·d_x, nb FMAs, the subtraction, 3 sums).
-//  * q6_K: the super-block's exact integer (hsum), then one fma per super-block and token.
+//  * q6_K: per token 8 lanes of d·d_x·(isum − 32·offset), the lanes' integers rounded to fp32
+//    (a lane may pass 2^24), accumulated by FMA, then summed: at most nb + 5 roundings per term.
 #if defined(__AVX2__) && defined(__FMA__)
 namespace detail {
-
-inline int hsum_i32(__m128i s) noexcept {
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
-inline int hsum_i32(__m256i v) noexcept {
-    return hsum_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
 
 inline __m256i load32(const std::int8_t* p) noexcept { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m256i load32(const std::uint8_t* p) noexcept { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -195,7 +186,8 @@ inline void dot_rows_simd(const block_q4_k* w, const block_q8_k* x, std::int64_t
 template <int Tokens, bool Vnni>
 inline void dot_rows_simd(const block_q6_k* w, const block_q8_k* x, std::int64_t x_stride, std::int64_t blocks,
                           float* out) noexcept {
-    float sum[Tokens] = {};
+    __m256 acc_f[Tokens];  // fp32 lanes per token
+    for (int t = 0; t < Tokens; ++t) acc_f[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
     for (std::int64_t b = 0; b < blocks; ++b) {
         const std::int8_t* scales = w[b].scales;
@@ -235,10 +227,10 @@ inline void dot_rows_simd(const block_q6_k* w, const block_q8_k* x, std::int64_t
             const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
             const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(scales16, bsums), 5);
             const __m256i total = _mm256_sub_epi32(_mm256_add_epi32(acc_even[t], acc_odd[t]), offset);
-            sum[t] = std::fma(d * xb.d, static_cast<float>(hsum_i32(total)), sum[t]);
+            acc_f[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(total), acc_f[t]);
         }
     }
-    for (int t = 0; t < Tokens; ++t) out[t] = sum[t];
+    for (int t = 0; t < Tokens; ++t) out[t] = hsum(acc_f[t]);
 }
 
 template <bool Vnni, class WeightBlock>
