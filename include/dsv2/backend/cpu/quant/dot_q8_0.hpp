@@ -79,8 +79,8 @@ inline void dot_rows_ref(const WeightBlock* w, const block_q8_0* x, const float*
         for (std::int64_t b = 0; b < blocks; ++b) {
             const block_q8_0& xb = x[t * x_stride + b];
             // The quants staged as int8 first: g++ 12 with -mavx512vnni auto-vectorises the direct
-            // Σ ((nibble − 8)·x) of q4_0 into a vpdpbusd that takes the signed quants as unsigned
-            // (wrong sums at -O2 -march=native on Zen 4; right with -mno-avx512vnni).
+            // Σ ((nibble − 8)·x) of q4_0 with a vpdpbusd (unsigned × signed bytes) although the
+            // quants are signed: wrong sums at -O2 -march=native on Zen 4, right with -mno-avx512vnni.
             std::int8_t wq[qk32];
             for (int i = 0; i < qk32; ++i) wq[i] = static_cast<std::int8_t>(weight_quant(w[b], i));
             int isum = 0;
