@@ -3,7 +3,13 @@
 // bytes read (the decode GEMV is bandwidth bound: compare with bench_kernels' memory_read).
 // The `path` argument forces the int8 dots (1) or the dequantised-panel GEMM (2); 0 is what
 // matmul_nt_quant picks — the forced runs are how quant_int8_max_rows was chosen.
+// N = 102400 (the vocabulary: output.weight, 100–220 MB) is larger than any L3, so its T=1 GEMV
+// reads W from DRAM: compare its weight GB/s with bench_kernels' memory_read.
+// bench_quant_avx2 is this program built with DSV2_QUANT_NO_VNNI (the AVX2 kernels), for
+// comparing both paths on one machine; `quant_kernel_isa` in the context names the path.
 //   build/release/bench/bench_quant --benchmark_min_time=0.2
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -20,11 +26,15 @@ const std::vector<unsigned char>& weight(ggml_type type, std::int64_t N, std::in
     static std::map<std::tuple<ggml_type, std::int64_t, std::int64_t>, std::vector<unsigned char>> cache;
     auto& w = cache[{type, N, K}];
     if (w.empty()) {
-        const auto values = dsv2_bench::random_matrix(N, K, 3);
+        // at most 2048 distinct rows (quantising is slow), repeated for larger N
+        const std::int64_t distinct = std::min<std::int64_t>(N, 2048);
+        const auto values = dsv2_bench::random_matrix(distinct, K, 3);
         const std::size_t row = dsv2::row_bytes(type, static_cast<std::uint64_t>(K)).value();
         w.resize(row * static_cast<std::size_t>(N));
-        for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t n = 0; n < distinct; ++n)
             dsv2::quantize_row(type, values.data() + n * K, w.data() + static_cast<std::size_t>(n) * row, K);
+        for (std::int64_t n = distinct; n < N; ++n)
+            std::memcpy(w.data() + static_cast<std::size_t>(n) * row, w.data() + static_cast<std::size_t>(n % distinct) * row, row);
     }
     return w;
 }
@@ -61,11 +71,12 @@ void quant_matmul(benchmark::State& state, ggml_type type) {
 
 /// Decode and small batches on the three Lite shapes (K = 1408 only for the 32-wide types).
 void shapes(benchmark::internal::Benchmark* b, bool k_quant) {
-    for (std::int64_t rows : {1, 4, 8, 32, 512}) {
+    for (std::int64_t rows : {1, 4, 8, 16, 32, 64, 512}) {
         b->Args({rows, 2048, 2048, 0});
         b->Args({rows, 1408, 2048, 0});
         if (!k_quant) b->Args({rows, 2048, 1408, 0});
     }
+    b->Args({1, 102400, 2048, 0});  // DRAM-sized
     // the crossover of the two prefill paths (expert up/gate shape)
     for (std::int64_t rows : {16, 32, 64, 128, 256}) {
         b->Args({rows, 1408, 2048, 1});
@@ -84,4 +95,11 @@ BENCHMARK_CAPTURE(quant_matmul, q5_0, ggml_type::q5_0)->Apply(blocks32);
 BENCHMARK_CAPTURE(quant_matmul, q4_K, ggml_type::q4_k)->Apply(blocks256);
 BENCHMARK_CAPTURE(quant_matmul, q6_K, ggml_type::q6_k)->Apply(blocks256);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    benchmark::AddCustomContext("quant_kernel_isa", dsv2::quant::quant_kernel_isa);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <dsv2/backend/cpu/quant/activation_quant.hpp>
@@ -120,37 +121,61 @@ std::vector<float> quantized_activations(ggml_type wtype, const std::vector<floa
 
 const ggml_type quantised_types[] = {ggml_type::q8_0, ggml_type::q4_0, ggml_type::q5_0, ggml_type::q4_k, ggml_type::q6_k};
 
-/// Calls the scalar or the fastest dot_rows of `type` for `tokens` activation rows.
-void dot_rows_of(ggml_type type, bool scalar, const unsigned char* w, std::int64_t K, const std::vector<float>& x,
+enum class kernel_path { scalar, fastest, avx2, vnni };
+
+/// Calls the dot_rows of `type` on `path` for `tokens` activation rows. false: `path` not built.
+bool dot_rows_on(kernel_path path, ggml_type type, const unsigned char* w, std::int64_t K, const std::vector<float>& x,
                  std::int64_t tokens, float* out) {
+    const int t = static_cast<int>(tokens);
+    auto call = [&](const auto* wb, const auto& a, auto... scales) {
+        const std::int64_t nb = a.blocks_per_row;
+        switch (path) {
+            case kernel_path::scalar: q::dot_rows_ref(wb, a.blocks.data(), scales..., nb, nb, t, out); return true;
+            case kernel_path::fastest: q::dot_rows(wb, a.blocks.data(), scales..., nb, nb, t, out); return true;
+            case kernel_path::avx2:
+#if defined(__AVX2__) && defined(__FMA__)
+                q::dot_rows_avx2(wb, a.blocks.data(), scales..., nb, nb, t, out);
+                return true;
+#else
+                return false;
+#endif
+            case kernel_path::vnni:
+#if defined(DSV2_QUANT_VNNI)
+                q::dot_rows_vnni(wb, a.blocks.data(), scales..., nb, nb, t, out);
+                return true;
+#else
+                return false;
+#endif
+        }
+        return false;
+    };
     if (type == ggml_type::q4_k || type == ggml_type::q6_k) {
         q::q8_k_activations a;
         q::quantize_activations(x.data(), tokens, K, a);
-        const std::int64_t nb = K / q::qk_k;
-        const int t = static_cast<int>(tokens);
-        if (type == ggml_type::q4_k) {
-            const auto* wb = reinterpret_cast<const q::block_q4_k*>(w);
-            scalar ? q::dot_rows_ref(wb, a.blocks.data(), nb, nb, t, out) : q::dot_rows(wb, a.blocks.data(), nb, nb, t, out);
-        } else {
-            const auto* wb = reinterpret_cast<const q::block_q6_k*>(w);
-            scalar ? q::dot_rows_ref(wb, a.blocks.data(), nb, nb, t, out) : q::dot_rows(wb, a.blocks.data(), nb, nb, t, out);
-        }
-        return;
+        if (type == ggml_type::q4_k) return call(reinterpret_cast<const q::block_q4_k*>(w), a);
+        return call(reinterpret_cast<const q::block_q6_k*>(w), a);
     }
     q::q8_0_activations a;
     q::quantize_activations(x.data(), tokens, K, a);
-    const std::int64_t nb = K / q::qk32;
-    const int t = static_cast<int>(tokens);
-    auto run = [&](const auto* wb) {
-        scalar ? q::dot_rows_ref(wb, a.blocks.data(), a.scales.data(), nb, nb, t, out)
-               : q::dot_rows(wb, a.blocks.data(), a.scales.data(), nb, nb, t, out);
-    };
-    if (type == ggml_type::q8_0) run(reinterpret_cast<const q::block_q8_0*>(w));
-    if (type == ggml_type::q4_0) run(reinterpret_cast<const q::block_q4_0*>(w));
-    if (type == ggml_type::q5_0) run(reinterpret_cast<const q::block_q5_0*>(w));
+    if (type == ggml_type::q8_0) return call(reinterpret_cast<const q::block_q8_0*>(w), a, a.scales.data());
+    if (type == ggml_type::q4_0) return call(reinterpret_cast<const q::block_q4_0*>(w), a, a.scales.data());
+    return call(reinterpret_cast<const q::block_q5_0*>(w), a, a.scales.data());
+}
+
+void dot_rows_of(ggml_type type, bool scalar, const unsigned char* w, std::int64_t K, const std::vector<float>& x,
+                 std::int64_t tokens, float* out) {
+    dot_rows_on(scalar ? kernel_path::scalar : kernel_path::fastest, type, w, K, x, tokens, out);
 }
 
 }  // namespace
+
+TEST_CASE("kernel path: the SIMD path this executable was built with", "[quant][kernels]") {
+    INFO("quant_kernel_isa " << q::quant_kernel_isa);
+#if defined(DSV2_EXPECT_QUANT_ISA)
+    CHECK(std::string(q::quant_kernel_isa) == DSV2_EXPECT_QUANT_ISA);  // the ISA test executables
+#endif
+    CHECK(std::string(q::quant_kernel_isa).size() > 0);
+}
 
 TEST_CASE("activation quantisers: ggml's q8_0 bytes, and q8_K within half a level with exact bsums", "[quant][kernels]") {
     const std::int64_t T = 3, K = 512;
@@ -189,7 +214,7 @@ TEST_CASE("activation quantisers: ggml's q8_0 bytes, and q8_K within half a leve
     CHECK_FALSE(std::isnan(a0.scales[0]));
 }
 
-TEST_CASE("dot_rows: scalar and SIMD against the double reference on quantised activations", "[quant][kernels]") {
+TEST_CASE("dot_rows: scalar, AVX2 and the fastest path against the double reference on quantised activations", "[quant][kernels]") {
     for (ggml_type type : quantised_types) {
         const bool k_quant = type == ggml_type::q4_k || type == ggml_type::q6_k;
         for (std::int64_t K : k_quant ? std::vector<std::int64_t>{256, 768, 2048} : std::vector<std::int64_t>{32, 96, 1408}) {
@@ -202,9 +227,12 @@ TEST_CASE("dot_rows: scalar and SIMD against the double reference on quantised a
                 const auto x = random_floats(tokens * K, 100 + static_cast<std::uint64_t>(tokens));
                 const auto xq = quantized_activations(type, x, tokens, K);
                 for (std::int64_t n = 0; n < N; ++n) {
-                    float scalar[q::max_dot_tokens], fast[q::max_dot_tokens];
-                    dot_rows_of(type, true, w.data() + static_cast<std::size_t>(n) * row, K, x, tokens, scalar);
-                    dot_rows_of(type, false, w.data() + static_cast<std::size_t>(n) * row, K, x, tokens, fast);
+                    float scalar[q::max_dot_tokens], fast[q::max_dot_tokens], avx2[q::max_dot_tokens];
+                    const unsigned char* wr = w.data() + static_cast<std::size_t>(n) * row;
+                    dot_rows_of(type, true, wr, K, x, tokens, scalar);
+                    dot_rows_of(type, false, wr, K, x, tokens, fast);
+                    // the AVX2 path too where it is not the fastest (checked on its own where built)
+                    const bool have_avx2 = dot_rows_on(kernel_path::avx2, type, wr, K, x, tokens, avx2);
                     for (std::int64_t t = 0; t < tokens; ++t) {
                         double exact = 0, m = 0;
                         for (std::int64_t k = 0; k < K; ++k) {
@@ -217,9 +245,61 @@ TEST_CASE("dot_rows: scalar and SIMD against the double reference on quantised a
                         CHECK(std::fabs(scalar[t] - exact) <= bound);
                         CHECK(std::fabs(fast[t] - exact) <= bound);
                         CHECK(std::fabs(double(fast[t]) - scalar[t]) <= 2 * bound);
+                        if (have_avx2) CHECK(std::fabs(avx2[t] - exact) <= bound);
                     }
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("dot_rows: the VNNI path is bit-identical to the AVX2 path", "[quant][kernels]") {
+    // Both compute the same exact integers per block (q8_0 family: the same int32 lanes; K-quants:
+    // the same super-block sums) followed by the same fp32 instructions in the same order.
+    std::int64_t compared = 0;
+    for (ggml_type type : quantised_types) {
+        const bool k_quant = type == ggml_type::q4_k || type == ggml_type::q6_k;
+        for (std::int64_t K : k_quant ? std::vector<std::int64_t>{256, 768, 2048} : std::vector<std::int64_t>{32, 96, 1408}) {
+            const std::int64_t N = 10;
+            const auto w = random_weight(type, N, K, 7 + static_cast<std::uint64_t>(K));
+            const std::size_t row = dsv2::row_bytes(type, static_cast<std::uint64_t>(K)).value();
+            for (std::int64_t tokens = 1; tokens <= q::max_dot_tokens; ++tokens) {
+                const auto x = random_floats(tokens * K, 200 + static_cast<std::uint64_t>(tokens));
+                for (std::int64_t n = 0; n < N; ++n) {
+                    float avx2[q::max_dot_tokens], vnni[q::max_dot_tokens];
+                    const unsigned char* wr = w.data() + static_cast<std::size_t>(n) * row;
+                    if (!dot_rows_on(kernel_path::avx2, type, wr, K, x, tokens, avx2) ||
+                        !dot_rows_on(kernel_path::vnni, type, wr, K, x, tokens, vnni))
+                        continue;
+                    INFO(dsv2::name_of(type) << " K " << K << " row " << n << " tokens " << tokens);
+                    CHECK(std::memcmp(avx2, vnni, sizeof(float) * static_cast<std::size_t>(tokens)) == 0);
+                    ++compared;
+                }
+            }
+        }
+    }
+#if defined(DSV2_QUANT_VNNI)
+    CHECK(compared == 5 * 3 * 8 * 10);
+#else
+    WARN("no VNNI path in this build (" << q::quant_kernel_isa << "): nothing to compare");
+#endif
+}
+
+TEST_CASE("matmul_nt_quant: f32/f16/bf16 weights take the dequantised-panel path at every T", "[quant][kernels]") {
+    // at T ≤ quant_int8_max_rows the int8 path would quantise x: the result must instead be the panel
+    // GEMM's, bit for bit (same code, same shapes)
+    const std::int64_t K = 320, N = 21;
+    for (ggml_type type : {ggml_type::f32, ggml_type::f16, ggml_type::bf16}) {
+        const auto values = random_floats(N * K, 31, 0.05f);
+        std::vector<unsigned char> w(dsv2::row_bytes(type, static_cast<std::uint64_t>(N * K)).value());
+        dsv2::quantize_row(type, values.data(), w.data(), N * K);
+        for (std::int64_t T : {std::int64_t{1}, std::int64_t{8}, dsv2::quant_int8_max_rows}) {
+            const auto x = random_floats(T * K, 60 + static_cast<std::uint64_t>(T));
+            std::vector<float> y(static_cast<std::size_t>(T * N)), panel(y.size());
+            dsv2::matmul_nt_quant(x.data(), T, K, type, w.data(), N, y.data());
+            q::detail::dequantized_gemm(x.data(), T, K, type, w.data(), N, panel.data());
+            INFO(dsv2::name_of(type) << " T " << T);
+            CHECK(std::memcmp(y.data(), panel.data(), sizeof(float) * y.size()) == 0);
         }
     }
 }
