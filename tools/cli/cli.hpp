@@ -84,7 +84,7 @@ inline constexpr command commands[] = {
      "quantise as llama.cpp does",
      run_convert},
     {"perplexity", "MODEL (--text FILE | --ids FILE) [--reference REF_MODEL] [--ctx N] [--chunks K] "
-                   "[--quantize q8_0|q4_k|q6_k] [--no-bos] [--threads N] [--json OUT.json]",
+                   "[--quantize q8_0|q4_k|q6_k] [--no-bos] [--threads N] [--json OUT.json] [--dump-positions OUT.tsv]",
      "perplexity over chunks of N tokens as llama-perplexity computes it; with --reference, KL divergence, top-1 "
      "agreement and RMS Δp against a reference model (e.g. a quantised model against its bf16 original)",
      run_perplexity},

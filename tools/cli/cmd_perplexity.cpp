@@ -1,5 +1,6 @@
 // dsv2 perplexity MODEL (--text FILE | --ids FILE) [--reference REF_MODEL] [--ctx N] [--chunks K]
 //                  [--quantize q8_0|q4_k|q6_k] [--threads T] [--no-bos] [--json OUT.json]
+//                  [--dump-positions OUT.tsv]
 //
 // llama.cpp's `llama-perplexity` method: the token stream is cut into K chunks of N tokens; each
 // chunk is one causal forward from an empty cache; the first token of each chunk is replaced by
@@ -13,6 +14,10 @@
 // token) and the reference's perplexity. All statistics are computed in double from the fp32
 // logits over the whole vocabulary (dsv2/eval/perplexity_stats.hpp); --quantize applies to MODEL
 // only.
+//
+// --dump-positions writes one line per scored position (chunk, position in the chunk, next token,
+// nll, and with --reference the reference's nll, KL, Δp, same top), e.g. to find the positions
+// behind a large maximum KL.
 //
 // Text: MODEL's tokenizer (tokenizer.json, or byte-level; else the reference's), encoded without
 // special tokens. --ids reads whitespace-separated ids (e.g. `dsv2 tokenize ... > ids.txt`).
@@ -71,7 +76,8 @@ std::string model_label(const std::filesystem::path& path, const parsed_options&
 }  // namespace
 
 int run_perplexity(args_t args) {
-    const auto opts = parse_options(args, {"--text", "--ids", "--reference", "--ctx", "--chunks", "--quantize", "--threads", "--json"},
+    const auto opts = parse_options(args, {"--text", "--ids", "--reference", "--ctx", "--chunks", "--quantize", "--threads", "--json",
+                                     "--dump-positions"},
                                     {"--no-bos"});
     if (opts.positional.size() != 1) throw usage_error(opts.positional.empty() ? "missing MODEL" : "expected one MODEL");
     if (opts.has("--text") == opts.has("--ids")) throw usage_error("give exactly one of --text FILE and --ids FILE");
@@ -147,6 +153,14 @@ int run_perplexity(args_t args) {
     std::vector<std::int64_t> kept(static_cast<std::size_t>(scored));
     for (std::int64_t k = 0; k < scored; ++k) kept[static_cast<std::size_t>(k)] = first + k;
 
+    std::ofstream dump;
+    if (auto d = opts.get("--dump-positions")) {
+        dump.open(*d, std::ios::binary | std::ios::trunc);
+        if (!dump) throw io_error(*d, "cannot create the file");
+        dump << (ref_path ? "chunk\tposition\ttarget\tnll\tnll_ref\tkl\tdp\tsame_top\n" : "chunk\tposition\ttarget\tnll\n");
+        dump.precision(9);
+    }
+
     const auto lm = DeepseekV2ForCausalLM<>::from_pretrained(model_path, model_opts);
     std::optional<DeepseekV2ForCausalLM<>> ref;
     if (ref_path) ref.emplace(DeepseekV2ForCausalLM<>::from_pretrained(*ref_path, progress_bar()));
@@ -178,8 +192,13 @@ int run_perplexity(args_t args) {
                 const auto cmp = eval::compare_token(ref_row, row, target);
                 kl.add(cmp);
                 ppl.add(cmp.nll_model);
+                if (dump.is_open())
+                    dump << c << '\t' << first + k << '\t' << target << '\t' << cmp.nll_model << '\t' << cmp.nll_ref << '\t'
+                         << cmp.kl << '\t' << cmp.dp << '\t' << (cmp.same_top ? 1 : 0) << '\n';
             } else {
-                ppl.add(eval::token_nll(row, target));
+                const double nll = eval::token_nll(row, target);
+                ppl.add(nll);
+                if (dump.is_open()) dump << c << '\t' << first + k << '\t' << target << '\t' << nll << '\n';
             }
         }
         std::fprintf(stderr, "[chunk %lld/%lld] perplexity %.4f", static_cast<long long>(c + 1), static_cast<long long>(K),
@@ -218,6 +237,10 @@ int run_perplexity(args_t args) {
     if (ref) std::printf(", reference %.1f s (%.1f tok/s)", ref_seconds, ref_seconds > 0 ? tokens_run / ref_seconds : 0.0);
     std::printf("\n");
 
+    if (dump.is_open()) {
+        dump.flush();
+        if (!dump) throw io_error(*opts.get("--dump-positions"), "write failed");
+    }
     if (auto json_path = opts.get("--json")) {
         nlohmann::ordered_json j;
         j["model"] = model_path.string();
