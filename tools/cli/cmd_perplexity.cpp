@@ -153,6 +153,12 @@ int run_perplexity(args_t args) {
     std::vector<std::int64_t> kept(static_cast<std::size_t>(scored));
     for (std::int64_t k = 0; k < scored; ++k) kept[static_cast<std::size_t>(k)] = first + k;
 
+    // output files are created before the (long) run, so that a bad path fails at once
+    std::ofstream json_out;
+    if (auto j = opts.get("--json")) {
+        json_out.open(*j, std::ios::binary | std::ios::trunc);
+        if (!json_out) throw io_error(*j, "cannot create the file");
+    }
     std::ofstream dump;
     if (auto d = opts.get("--dump-positions")) {
         dump.open(*d, std::ios::binary | std::ios::trunc);
@@ -275,9 +281,9 @@ int run_perplexity(args_t args) {
             j["rms_dp_top_se"] = kl.rms_dp_top_se();
             j["reference_seconds"] = ref_seconds;
         }
-        std::ofstream f(*json_path, std::ios::binary | std::ios::trunc);
-        f << j.dump(2) << "\n";
-        if (!f) throw io_error(*json_path, "cannot write the file");
+        json_out << j.dump(2) << "\n";
+        json_out.flush();
+        if (!json_out) throw io_error(*json_path, "write failed");
     }
     return 0;
 }
