@@ -46,6 +46,7 @@ int run_info(args_t args);
 int run_forward(args_t args);
 int run_generate(args_t args);
 int run_convert(args_t args);
+int run_perplexity(args_t args);
 int run_chat(args_t args);
 int run_tokenize(args_t args);
 int run_detokenize(args_t args);
@@ -82,6 +83,11 @@ inline constexpr command commands[] = {
      "write a model directory (or GGUF file) as a deepseek2 GGUF file that llama.cpp loads; q8_0 and q4_k_m "
      "quantise as llama.cpp does",
      run_convert},
+    {"perplexity", "MODEL (--text FILE | --ids FILE) [--reference REF_MODEL] [--ctx N] [--chunks K] "
+                   "[--quantize q8_0|q4_k|q6_k] [--no-bos] [--threads N] [--json OUT.json] [--dump-positions OUT.tsv]",
+     "perplexity over chunks of N tokens as llama-perplexity computes it; with --reference, KL divergence, top-1 "
+     "agreement and RMS Δp against a reference model (e.g. a quantised model against its bf16 original)",
+     run_perplexity},
     {"tokenize", "MODEL_DIR_OR_TOKENIZER_JSON (--text TEXT | --file FILE) [--no-special]",
      "print the token ids of a text (tokenizer.json as HF tokenizers encodes it, or a byte-level model)", run_tokenize},
     {"detokenize", "MODEL_DIR_OR_TOKENIZER_JSON --ids \"1,2,3\" [--skip-special]", "print the text of token ids",
