@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "dsv2/io/mapped_file.hpp"
 #include "dsv2/io/safetensors.hpp"
 
@@ -290,4 +292,16 @@ TEST_CASE("mapped_file maps files, empty ones included, and reports what it cann
     REQUIRE_THROWS_WITH(mapped_file::open(dir.path),
                         Contains(dir.path.string()) && Contains("not a regular file"));
     REQUIRE_THROWS_AS(safetensors_file::open(missing), dsv2::io_error);
+}
+
+TEST_CASE("mapped_file and safetensors_file refuse a FIFO without blocking on it", "[io][mapped_file]") {
+    temp_dir dir;
+    const fs::path fifo = dir.path / "model.safetensors";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // no writer: a blocking open for reading would hang
+    const fs::path link = dir.path / "link.safetensors";
+    fs::create_symlink(fifo, link);
+    CHECK_THROWS_WITH(mapped_file::open(fifo), Contains(fifo.string()) && Contains("not a regular file"));
+    CHECK_THROWS_WITH(mapped_file::open(link), Contains(link.string()) && Contains("not a regular file"));
+    CHECK_THROWS_AS(safetensors_file::open(fifo), dsv2::io_error);
+    CHECK(fs::is_fifo(fifo));
 }

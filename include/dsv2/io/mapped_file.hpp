@@ -44,7 +44,9 @@ public:
         mapped_file f;
         f.path_ = path;
 #if DSV2_IO_HAVE_MMAP
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: opening a FIFO without a writer returns at once (and fstat refuses it below)
+        // instead of blocking forever; it changes nothing for regular files.
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0) fail(path, "cannot open for reading");
         struct stat st {};
         if (::fstat(fd, &st) != 0) {
