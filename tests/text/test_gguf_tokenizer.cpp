@@ -5,6 +5,7 @@
 // keys as dsv2's and gives the same answers; hostile keys are typed errors naming key and index.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -224,5 +225,46 @@ TEST_CASE("gguf tokenizer: hostile keys are typed errors naming the key", "[text
         out.write(dsv2::io::gguf_writer::producer([](const dsv2::io::gguf_tensor_plan&, dsv2::io::gguf_sink&) {}));
         CHECK_THROWS_WITH(dsv2::tokenizer_from_gguf(dir.path / "t.gguf"),
                           Catch::Contains("key 'tokenizer.ggml.tokens'") && Catch::Contains("not an array of strings"));
+    }
+}
+
+namespace {
+
+std::vector<std::string> tokenizer_keys(const dsv2::io::gguf_file& f) {
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : f.metadata())
+        if (key.starts_with("tokenizer.")) keys.push_back(key);
+    return keys;
+}
+
+}  // namespace
+
+TEST_CASE("gguf tokenizer: llama.cpp's converter output reads, and dsv2 writes the same keys", "[text][gguf]") {
+    // tests/fixtures/gguf_tokenizer: convert_hf_to_gguf.py --vocab-only on deepseek-v2/config.json
+    // (vocab_size 100016) with the deepseek-v2 tokenizer files
+    const auto fixture = std::filesystem::path(DSV2_FIXTURE_DIR) / "gguf_tokenizer";
+    const auto llama = dsv2::io::gguf_file::open(fixture / "deepseek-v2-vocab.gguf");
+    const gguf_vocab theirs = dsv2::io::read_gguf_vocab(llama);
+    CHECK(theirs.pre == "deepseek-llm");
+    CHECK(theirs.tokens.size() == 100016);
+    check_expected(dsv2::tokenizer_from_gguf(llama), "deepseek-v2");
+
+    // the same directory, as dsv2 reads it
+    dsv2_test::temp_dir dir;
+    std::filesystem::copy_file(fixture / "deepseek-v2" / "config.json", dir.path / "config.json");
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+        std::filesystem::copy_file(fixture_dir() / "deepseek-v2" / name, dir.path / name);
+    const auto mine = dsv2::io::gguf_vocab_from_hf(dir.path, 100016);
+    REQUIRE(mine.vocab);
+    check_same_keys(*mine.vocab, theirs);
+    // written: the same keys in the same order, each with the same type
+    const auto path = write_vocab(dir.path / "mine.gguf", *mine.vocab);
+    const auto written = dsv2::io::gguf_file::open(path);
+    CHECK(tokenizer_keys(written) == tokenizer_keys(llama));
+    for (const auto& key : tokenizer_keys(llama)) {
+        INFO(key);
+        REQUIRE(written.find(key));
+        CHECK(written.at(key).described() == llama.at(key).described());
+        CHECK(std::ranges::equal(written.at(key).raw(), llama.at(key).raw()));
     }
 }
