@@ -218,7 +218,7 @@ inline std::string unsupported_reason(const nlohmann::json& j) {
         if (field(*model, key)) return std::string("model.") + key + " is set";
     if (const auto* n = field(j, "normalizer")) {
         const auto* list = field(*n, "normalizers");
-        if (!(n->is_object() && (*n)["type"] == "Sequence" && list && list->is_array() && list->empty()))
+        if (!(n->is_object() && n->value("type", nlohmann::json()) == "Sequence" && list && list->is_array() && list->empty()))
             return "it has a normalizer (" + n->dump().substr(0, 60) + ")";
     }
     const auto* pre = field(j, "pre_tokenizer");
@@ -226,12 +226,12 @@ inline std::string unsupported_reason(const nlohmann::json& j) {
     if (!gguf_pre_name(*pre))
         return "its pre_tokenizer is none that dsv2 names in GGUF (" + gguf_pre_names() + ")";
     const auto* dec = field(j, "decoder");
-    if (!dec || !dec->is_object() || (*dec)["type"] != "ByteLevel") return "its decoder is not ByteLevel";
+    if (!dec || !dec->is_object() || dec->value("type", nlohmann::json()) != "ByteLevel") return "its decoder is not ByteLevel";
     if (const auto* post = field(j, "post_processor")) {
         const auto* list = field(*post, "processors");
         const nlohmann::json procs = list ? *list : nlohmann::json::array({*post});
         for (const auto& p : procs)
-            if (!p.is_object() || p.value("type", "") != "ByteLevel")
+            if (!p.is_object() || p.value("type", nlohmann::json()) != "ByteLevel")
                 return "its post_processor is not ByteLevel (" + post->dump().substr(0, 60) + ")";
     }
     return {};
