@@ -1,12 +1,18 @@
 // libFuzzer target: gguf_file::parse on arbitrary bytes, then every metadata value read through
 // every accessor and every tensor's data touched at both ends. A dsv2::error is the expected way
 // to refuse input (also for an accessor asked for the wrong type); any other exception escapes and
-// aborts the run (libFuzzer reports it as a crash), as do sanitizer findings.
+// aborts the run (libFuzzer reports it as a crash), as do sanitizer findings. The tokenizer keys
+// go through io::read_gguf_vocab's validation and, in a build with dsv2::text
+// (DSV2_FUZZ_WITH_TEXT), through dsv2::tokenizer_from_gguf and one encode/decode.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "dsv2/io/gguf.hpp"
+#include "dsv2/io/gguf_vocab.hpp"
+#ifdef DSV2_FUZZ_WITH_TEXT
+#include "dsv2/text/gguf_tokenizer.hpp"
+#endif
 
 namespace {
 
@@ -52,6 +58,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (t.dims.empty() || t.dims.size() > 4) __builtin_trap();
             if (!t.data.empty()) sink = std::to_integer<std::uint64_t>(t.data.front()) + std::to_integer<std::uint64_t>(t.data.back());
             if ((file.data_offset() + t.offset) % file.alignment() != 0) __builtin_trap();
+        }
+        if (file.find("tokenizer.ggml.model")) {
+            const auto vocab = dsv2::io::read_gguf_vocab(file);
+            if (vocab.token_types.size() != vocab.tokens.size()) __builtin_trap();
+#ifdef DSV2_FUZZ_WITH_TEXT
+            const auto tok = dsv2::tokenizer_from_gguf_vocab(vocab, file.path());
+            const auto ids = tok.encode("Hello, world! 123 <|end|>", false);
+            sink = tok.decode(ids).size();
+#endif
         }
     } catch (const dsv2::error&) {
         // refused: fine

@@ -11,9 +11,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
 #include <string>
 
 #include <dsv2/model.hpp>
+#include <dsv2/io/gguf_vocab.hpp>
 #include <dsv2/io/gguf_writer.hpp>
 #include <dsv2/models/gguf_export.hpp>
 
@@ -187,6 +189,45 @@ TEST_CASE("save_gguf writes what llama.cpp's converter writes, tensor for tensor
         // and it loads back as the same model (the same config)
         require_same_model_config(dsv2::DeepseekV2ForCausalLM<>::from_pretrained(path).config(), lm.config());
     }
+}
+
+TEST_CASE("save_gguf writes the tokenizer keys of gguf_export_options::vocab", "[gguf]") {
+    // the lite checkpoint with the tiny tokenizer of the CLI tests (509 ids, GPT-2 pre-tokenizer)
+    const dsv2_test::temp_dir tmp;
+    for (const char* f : {"config.json", "model.safetensors"})
+        std::filesystem::copy_file(fixture_dir() / "lite" / f, tmp.path / f);
+    const auto tiny = std::filesystem::path(DSV2_FIXTURE_DIR).parent_path().parent_path() / "tools" / "cli" / "testdata";
+    std::filesystem::copy_file(tiny / "tiny_tokenizer" / "tokenizer.json", tmp.path / "tokenizer.json");
+    std::filesystem::copy_file(tiny / "tiny_tokenizer_chat" / "tokenizer_config.json", tmp.path / "tokenizer_config.json");
+    const auto lm = dsv2::DeepseekV2ForCausalLM<>::from_pretrained(tmp.path);
+    auto src = dsv2::io::gguf_vocab_from_hf(tmp.path, lm.config().vocab_size);
+    REQUIRE(src.vocab);
+    CHECK(src.vocab->pre == "gpt-2");
+    dsv2::gguf_export_options o;
+    o.type = dsv2::gguf_file_type::f32;
+    o.vocab = *src.vocab;
+    dsv2::save_gguf(tmp.path / "out.gguf", lm.model.weights(), lm.config(), o);
+    const auto f = dsv2::io::gguf_file::open(tmp.path / "out.gguf");
+    const auto back = dsv2::io::read_gguf_vocab(f);
+    CHECK(back.tokens == src.vocab->tokens);
+    CHECK(back.token_types == src.vocab->token_types);
+    CHECK(back.merges == src.vocab->merges);
+    CHECK(back.special_ids == src.vocab->special_ids);  // bos 1, eos 2 (tokenizer_config.json), pad 0 (config.json)
+    CHECK(back.special_id("pad") == 0);
+    CHECK(back.add_special == src.vocab->add_special);
+    CHECK(back.chat_template == src.vocab->chat_template);
+    // not byte-level BPE with a known pre-tokenizer: nothing, and why
+    auto j = nlohmann::json::parse(std::ifstream(tmp.path / "tokenizer.json"));
+    j["pre_tokenizer"]["add_prefix_space"] = true;
+    std::ofstream(tmp.path / "tokenizer.json") << j.dump();
+    const auto refused = dsv2::io::gguf_vocab_from_hf(tmp.path, lm.config().vocab_size);
+    CHECK_FALSE(refused.vocab);
+    CHECK_THAT(refused.not_written, Catch::Contains("tokenizer.json") && Catch::Contains("pre_tokenizer"));
+    // no tokenizer.json: nothing, no reason
+    std::filesystem::remove(tmp.path / "tokenizer.json");
+    const auto none = dsv2::io::gguf_vocab_from_hf(tmp.path, lm.config().vocab_size);
+    CHECK_FALSE(none.vocab);
+    CHECK(none.not_written.empty());
 }
 
 namespace {

@@ -11,56 +11,7 @@ namespace {
 
 using namespace dsv2_text_test;
 
-/// Checks one case object: ids, ids without special tokens, decodes and the roundtrip flag.
-void check_case(const dsv2::tokenizer& tok, const nlohmann::json& c, const std::string& text) {
-    const auto ids = ids_of(c["ids"]);
-    CHECK(tok.encode(text, true) == ids);
-    const auto ids_ns = c["ids_no_special"].is_null() ? ids : ids_of(c["ids_no_special"]);
-    CHECK(tok.encode(text, false) == ids_ns);
-    const std::string dec = c["decode"].is_null() ? text : c["decode"].get<std::string>();
-    const std::string dec_skip = c["decode_skip"].is_null() ? text : c["decode_skip"].get<std::string>();
-    CHECK(tok.decode(ids, false) == dec);
-    CHECK(tok.decode(ids, true) == dec_skip);
-    if (c.contains("roundtrip")) CHECK((tok.decode(tok.encode(text, false)) == text) == c["roundtrip"].get<bool>());
-}
-
-void check_model(const std::string& model) {
-    const auto expected = read_json(fixture_dir() / model / "expected.json");
-    const auto& tok = real_tokenizer(model);
-    REQUIRE(expected["tokenizers"] == "0.23.3");
-    CHECK(tok.vocab_size() == expected["vocab_size"].get<std::int64_t>());
-    for (const auto& c : expected["cases"]) {
-        const std::string name = c["name"];
-        INFO(model << " case " << name);
-        check_case(tok, c, c["text"].get<std::string>());
-    }
-    const std::string corpus = read_file(fixture_dir() / "corpus.txt");
-    for (const auto& c : expected["long_cases"]) {
-        const std::string name = c["name"];
-        INFO(model << " long case " << name);
-        const auto b = c["corpus_range"][0].get<std::size_t>(), e = c["corpus_range"][1].get<std::size_t>();
-        REQUIRE(e <= corpus.size());
-        const std::string text = corpus.substr(b, e - b);
-        CHECK(text.size() > 20000);
-        check_case(tok, c, text);
-    }
-    for (const auto& c : expected["decode_cases"]) {
-        const std::string name = c["name"];
-        INFO(model << " decode case " << name);
-        const auto ids = ids_of(c["ids"]);
-        CHECK(tok.decode(ids, false) == c["decode"].get<std::string>());
-        CHECK(tok.decode(ids, true) == c["decode_skip"].get<std::string>());
-    }
-    for (const auto& t : expected["token_checks"]) {
-        const auto id = t["id"].get<std::int64_t>();
-        const std::string token = t["token"];
-        INFO(model << " token " << id);
-        CHECK(tok.id_to_token(id) == token);
-        CHECK(tok.token_to_id(token) == id);
-    }
-    for (const auto& id : expected["special_ids"]) CHECK(tok.is_special(id.get<std::int64_t>()));
-    for (const auto& id : expected["non_special_added_ids"]) CHECK_FALSE(tok.is_special(id.get<std::int64_t>()));
-}
+void check_model(const std::string& model) { check_expected(real_tokenizer(model), model); }
 
 }  // namespace
 

@@ -76,7 +76,8 @@ inline constexpr command commands[] = {
     {"chat", "MODEL [--system TEXT] [--message TEXT]... [--max-new-tokens N] [--min-new-tokens N] [--stop STR]... "
              "[--greedy | --sample] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] "
              "[--repetition-penalty R] [--quantize q8_0|q4_k|q6_k] [--threads N]",
-     "multi-turn chat with the model's chat template (tokenizer_config.json), the KV cache kept across turns; "
+     "multi-turn chat with the model's chat template (tokenizer_config.json, or a GGUF file's "
+     "tokenizer.chat_template), the KV cache kept across turns; "
      "lines from stdin (/reset, Ctrl-D to end) or the --message values",
      run_chat},
     {"convert", "MODEL OUT.gguf [--type bf16|f32|q8_0|q4_k_m] [--threads N]",
@@ -88,9 +89,11 @@ inline constexpr command commands[] = {
      "perplexity over chunks of N tokens as llama-perplexity computes it; with --reference, KL divergence, top-1 "
      "agreement and RMS Δp against a reference model (e.g. a quantised model against its bf16 original)",
      run_perplexity},
-    {"tokenize", "MODEL_DIR_OR_TOKENIZER_JSON (--text TEXT | --file FILE) [--no-special]",
-     "print the token ids of a text (tokenizer.json as HF tokenizers encodes it, or a byte-level model)", run_tokenize},
-    {"detokenize", "MODEL_DIR_OR_TOKENIZER_JSON --ids \"1,2,3\" [--skip-special]", "print the text of token ids",
+    {"tokenize", "MODEL_DIR|TOKENIZER_JSON|MODEL.gguf (--text TEXT | --file FILE) [--no-special]",
+     "print the token ids of a text (tokenizer.json or a GGUF file's tokenizer as HF tokenizers encodes it, or a "
+     "byte-level model)",
+     run_tokenize},
+    {"detokenize", "MODEL_DIR|TOKENIZER_JSON|MODEL.gguf --ids \"1,2,3\" [--skip-special]", "print the text of token ids",
      run_detokenize},
 };
 

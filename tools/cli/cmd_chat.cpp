@@ -3,7 +3,8 @@
 //           [--seed S] [--repetition-penalty R] [--threads N]
 //
 // A multi-turn conversation with the model's chat template (MODEL_DIR/tokenizer_config.json's
-// `chat_template`, rendered by dsv2::chat_template with its bos/eos tokens). Each user line is a
+// `chat_template`, or a GGUF file's tokenizer.chat_template, rendered by dsv2::chat_template with
+// its bos/eos tokens). Each user line is a
 // turn: the whole conversation is rendered (add_generation_prompt), encoded (text_io.hpp's codec,
 // without special tokens — the template writes them — then the BOS rule of prompt_bos), and the
 // answer streams as it is produced, followed by a speed line. Generation stops at an eos id
@@ -194,17 +195,20 @@ int run_chat(args_t args) {
     const DeepseekV2Config cfg = load_model_config(dir);
     // a GGUF file has no side files (generation_config.json, tokenizer.json): its own metadata only
     const auto file = is_gguf_path(dir) ? std::nullopt : load_generation_config(dir);
-    const auto codec = load_text_codec(dir, cfg);
-    if (!codec && is_gguf_path(dir))
-        throw io_error(dir.string(), "chat needs text, and reading a GGUF file's tokenizer (tokenizer.ggml.*) is not "
-                                     "supported yet");
+    std::string no_codec;
+    const auto codec = load_text_codec(dir, cfg, &no_codec);
+    if (!codec && is_gguf_path(dir)) throw io_error(dir.string(), "chat needs text: " + no_codec);
     if (!codec)
         throw io_error((dir / "tokenizer.json").string(), "no such file, and the model is not byte-level (vocab_size " +
                                                               std::to_string(cfg.vocab_size) + "): chat needs text");
     const auto tc = load_tokenizer_config(dir);
+    if (tc.gguf && !tc.chat_template)
+        throw io_error(dir.string(), "no key 'tokenizer.chat_template': chat needs the model's chat template");
     if (!tc.exists)
         throw io_error(tc.path.string(), "no such file: chat needs the model's chat template (its \"chat_template\")");
-    const auto tmpl = chat_template::from_tokenizer_config(tc.path);
+    const auto tmpl = tc.gguf ? chat_template(*tc.chat_template, tc.bos_token.value_or(""), tc.eos_token.value_or(""),
+                                              dir.string() + ": tokenizer.chat_template")
+                              : chat_template::from_tokenizer_config(tc.path);
 
     generation_config gc;
     gc.max_new_tokens = 512;

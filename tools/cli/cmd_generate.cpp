@@ -77,11 +77,8 @@ int run_generate(args_t args) {
     const DeepseekV2Config cfg = load_model_config(dir);
     // a GGUF file has no side files (generation_config.json, tokenizer.json): its own metadata only
     const auto file = is_gguf_path(dir) ? std::nullopt : load_generation_config(dir);
-    const auto codec = load_text_codec(dir, cfg);
-    const std::string no_codec =
-        is_gguf_path(dir) ? "reading a GGUF file's tokenizer (tokenizer.ggml.*) is not supported yet"
-                          : "this model has no text codec (no " + (dir / "tokenizer.json").string() +
-                                ", and it is not byte-level: vocab_size " + std::to_string(cfg.vocab_size) + ")";
+    std::string no_codec;
+    const auto codec = load_text_codec(dir, cfg, &no_codec);
     if (!codec && opts.has("--stop")) throw usage_error("--stop needs decoded text: " + no_codec);
 
     tensor<std::int64_t> ids;

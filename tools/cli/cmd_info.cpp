@@ -163,6 +163,40 @@ std::string bytes_text(std::uint64_t n) {
 }
 
 /// A GGUF file's tensors by storage format: count, bytes, and bits per weight.
+/// The tokenizer keys of a GGUF file, summarised (not validated: dsv2 tokenize/generate do that).
+void print_gguf_tokenizer(std::ostream& out, const io::gguf_file& f) {
+    std::ostringstream line;
+    try {
+        const auto model = f.get_string_opt("tokenizer.ggml.model");
+        if (!model || *model == "none") {
+            out << "tokenizer    none (tokenizer.ggml.model " << (model ? "\"none\"" : "absent") << "): token ids only\n";
+            return;
+        }
+        line << io::detail::gguf::display(*model) << ", pre " << io::detail::gguf::display(f.get_string_opt("tokenizer.ggml.pre").value_or("(absent)"));
+        if (const auto* tokens = f.get_array_opt("tokenizer.ggml.tokens")) {
+            line << ", " << tokens->size() << " tokens";
+            if (const auto* types = f.get_array_opt("tokenizer.ggml.token_type")) {
+                std::map<std::int64_t, std::size_t> count;
+                for (auto t : types->to_i64_vector()) ++count[t];
+                static const char* names[] = {"undefined", "normal", "unknown", "control", "user-defined", "unused", "byte"};
+                std::string parts;
+                for (const auto& [t, n] : count)
+                    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + (t >= 0 && t <= 6 ? names[t] : "type " + std::to_string(t));
+                line << " (" << parts << ")";
+            }
+        }
+        if (const auto* merges = f.get_array_opt("tokenizer.ggml.merges")) line << ", " << merges->size() << " merges";
+        for (const char* k : {"bos", "eos", "padding"})
+            if (const auto id = f.get_uint_opt(std::string("tokenizer.ggml.") + k + "_token_id")) line << ", " << k << " " << *id;
+        if (const auto add = f.get_bool_opt("tokenizer.ggml.add_bos_token")) line << ", add_bos " << (*add ? "true" : "false");
+        if (const auto t = f.get_string_opt("tokenizer.chat_template")) line << ", chat template (" << t->size() << " bytes)";
+    } catch (const gguf_error& e) {
+        out << "tokenizer    malformed: " << e.what() << "\n";
+        return;
+    }
+    out << "tokenizer    " << line.str() << "\n";
+}
+
 void print_gguf(std::ostream& out, const io::gguf_file& f, const parameter_count& p) {
     struct tally {
         std::uint64_t tensors = 0, elements = 0, bytes = 0;
@@ -187,6 +221,7 @@ void print_gguf(std::ostream& out, const io::gguf_file& f, const parameter_count
     for (const auto& [name, k] : by_type)
         out << "             " << name << ": " << k.tensors << " tensors, " << k.elements << " elements, "
             << bytes_text(k.bytes) << "\n";
+    print_gguf_tokenizer(out, f);
     const auto total = static_cast<std::uint64_t>(p.total);
     out << "             " << all_elements << " elements"
         << (all_elements == total ? ": matches the config's parameter count\n"

@@ -1,11 +1,16 @@
 // Text in and out of the CLI: which tokenizer a model directory uses, behind one function, and the
 // BOS rule of generate and chat.
 //
-// load_text_codec(model_dir, cfg) is the only place that decides:
+// load_text_codec(model, cfg) is the only place that decides:
+//   * a GGUF file whose tokenizer.ggml.model is "gpt2": dsv2::tokenizer built from its
+//     tokenizer.ggml.* keys (text/gguf_tokenizer.hpp; the dsv2::text component);
 //   * MODEL_DIR/tokenizer.json exists: dsv2::tokenizer (HF-exact BPE, the dsv2::text component; a
 //     CLI built without it says so, naming the component, instead of guessing);
 //   * else a byte-level model (ids 0..255 are bytes, bos/eos/pad follow: the demo model);
 //   * else nullptr: the CLI takes and prints ids only.
+// load_tokenizer_config(model) reads what generate and chat need besides: tokenizer_config.json's
+// add_bos_token, bos/eos tokens and chat template, or for a GGUF file tokenizer.ggml.add_bos_token,
+// the tokens of tokenizer.ggml.bos/eos_token_id and tokenizer.chat_template.
 // Everything else in the CLI (tokenize, detokenize, --prompt, --stop, chat, streamed text) only uses
 // text_codec.
 #pragma once
@@ -29,9 +34,12 @@
 #include <dsv2/generation/generation_config.hpp>
 #include <dsv2/generation/text_decoder.hpp>
 #include <dsv2/io/generation_config_json.hpp>
+#include <dsv2/io/gguf.hpp>
 #include <dsv2/io/json_file.hpp>
+#include <dsv2/models/gguf_model.hpp>
 
 #ifdef DSV2_CLI_WITH_TEXT
+#include <dsv2/text/gguf_tokenizer.hpp>
 #include <dsv2/text/tokenizer.hpp>
 #endif
 
@@ -91,6 +99,7 @@ private:
 class hf_codec final : public text_codec {
 public:
     explicit hf_codec(const std::filesystem::path& tokenizer_json) : tok_(tokenizer::from_file(tokenizer_json)) {}
+    explicit hf_codec(tokenizer tok) : tok_(std::move(tok)) {}
     std::vector<std::int64_t> encode(std::string_view text, bool add_special_tokens) const override {
         return tok_.encode(text, add_special_tokens);
     }
@@ -123,9 +132,48 @@ inline std::unique_ptr<text_codec> load_tokenizer_json(const std::filesystem::pa
 #endif
 }
 
-/// The codec of `model_dir`, or nullptr when dsv2 cannot turn its ids into text (then the CLI
-/// takes and prints ids only).
-inline std::unique_ptr<text_codec> load_text_codec(const std::filesystem::path& model_dir, const DeepseekV2Config& cfg) {
+/// Whether GGUF file `f` carries a tokenizer (tokenizer.ggml.model present and not "none").
+inline bool gguf_has_tokenizer(const io::gguf_file& f) {
+    const auto model = f.get_string_opt("tokenizer.ggml.model");
+    return model && *model != "none";
+}
+
+/// The codec of the tokenizer of GGUF file `path`, or nullptr with `why_none` set when it carries
+/// none or one dsv2 does not read (a byte-level model `cfg` then gets the byte codec). A malformed
+/// tokenizer is a gguf_error naming the key. Without `cfg` (the tokenizer alone), no model checks.
+inline std::unique_ptr<text_codec> load_gguf_text_codec(const std::filesystem::path& path, const DeepseekV2Config* cfg,
+                                                        std::string* why_none) {
+    const auto file = io::gguf_file::open(path);
+    std::string why;
+    if (!gguf_has_tokenizer(file)) {
+        why = path.string() + " carries no tokenizer (tokenizer.ggml.model is absent or \"none\")";
+    } else {
+#ifdef DSV2_CLI_WITH_TEXT
+        try {
+            auto codec = std::make_unique<hf_codec>(tokenizer_from_gguf(file));
+            if (cfg && codec->vocab_size() > cfg->vocab_size)
+                throw io_error(path.string(), "its tokenizer has " + std::to_string(codec->vocab_size()) +
+                                                  " ids, more than the model's vocab_size " + std::to_string(cfg->vocab_size));
+            return codec;
+        } catch (const unsupported_error& e) {
+            why = e.what();
+        }
+#else
+        throw unsupported_error(path.string() + ": reading a GGUF file's tokenizer needs the dsv2::text component, and "
+                                "this dsv2 was built without it (install Oniguruma, e.g. apt-get install libonig-dev, "
+                                "and reconfigure with -DDSV2_WITH_TEXT=ON)");
+#endif
+    }
+    if (cfg && is_byte_level(*cfg)) return std::make_unique<byte_codec>(*cfg);
+    if (why_none) *why_none = why;
+    return nullptr;
+}
+
+/// The codec of `model_dir` (or GGUF file), or nullptr when dsv2 cannot turn its ids into text
+/// (then the CLI takes and prints ids only; `why_none`, when given, says why).
+inline std::unique_ptr<text_codec> load_text_codec(const std::filesystem::path& model_dir, const DeepseekV2Config& cfg,
+                                                   std::string* why_none = nullptr) {
+    if (is_gguf_path(model_dir)) return load_gguf_text_codec(model_dir, &cfg, why_none);
     const auto tokenizer_json = model_dir / "tokenizer.json";
     if (std::filesystem::is_regular_file(tokenizer_json)) {
         auto codec = load_tokenizer_json(tokenizer_json);
@@ -136,18 +184,49 @@ inline std::unique_ptr<text_codec> load_text_codec(const std::filesystem::path& 
         return codec;
     }
     if (is_byte_level(cfg)) return std::make_unique<byte_codec>(cfg);
+    if (why_none)
+        *why_none = "this model has no text codec (no " + tokenizer_json.string() + ", and it is not byte-level: vocab_size " +
+                    std::to_string(cfg.vocab_size) + ")";
     return nullptr;
 }
 
-/// What the CLI reads from MODEL_DIR/tokenizer_config.json (absent file: all empty).
+/// What the CLI reads from MODEL_DIR/tokenizer_config.json (absent file: all empty), or from a GGUF
+/// file's tokenizer keys.
 struct tokenizer_config_info {
     std::filesystem::path path;
     bool exists = false;
+    bool gguf = false;  ///< read from a GGUF file (`path`)
     std::optional<bool> add_bos_token;
     std::optional<std::string> bos_token, eos_token;  // strings, or AddedToken objects' "content"
+    std::optional<std::string> chat_template;         // GGUF only: tokenizer.chat_template
 };
 
+/// tokenizer_config_info of GGUF file `path`: exists when it carries a tokenizer.
+inline tokenizer_config_info load_gguf_tokenizer_config(const std::filesystem::path& path) {
+    tokenizer_config_info info;
+    info.path = path;
+    info.gguf = true;
+    const auto file = io::gguf_file::open(path);
+    if (!gguf_has_tokenizer(file)) return info;
+    info.exists = true;
+    info.add_bos_token = file.get_bool_opt("tokenizer.ggml.add_bos_token");
+    const auto* tokens = file.get_array_opt("tokenizer.ggml.tokens");
+    auto token_of = [&](const char* key) -> std::optional<std::string> {
+        const auto id = file.get_uint_opt(key);
+        if (!id || !tokens) return std::nullopt;
+        if (*id >= tokens->size())
+            throw gguf_error(path.string(), gguf_error::subject::key, key,
+                             "token id " + std::to_string(*id) + " is out of range (" + std::to_string(tokens->size()) + " tokens)");
+        return std::string(tokens->string_at(static_cast<std::size_t>(*id)));
+    };
+    info.bos_token = token_of("tokenizer.ggml.bos_token_id");
+    info.eos_token = token_of("tokenizer.ggml.eos_token_id");
+    if (const auto t = file.get_string_opt("tokenizer.chat_template")) info.chat_template = std::string(*t);
+    return info;
+}
+
 inline tokenizer_config_info load_tokenizer_config(const std::filesystem::path& model_dir) {
+    if (is_gguf_path(model_dir)) return load_gguf_tokenizer_config(model_dir);
     tokenizer_config_info info;
     info.path = model_dir / "tokenizer_config.json";
     if (!std::filesystem::is_regular_file(info.path)) return info;
@@ -173,7 +252,8 @@ inline tokenizer_config_info load_tokenizer_config(const std::filesystem::path& 
 }
 
 /// The BOS id that generate --prompt and chat put in front of the prompt's ids, or nullopt
-/// (docs/text.md, "BOS"). Whether: tokenizer_config.json's add_bos_token when it says; else yes
+/// (docs/text.md, "BOS"). Whether: tokenizer_config.json's add_bos_token (a GGUF file's
+/// tokenizer.ggml.add_bos_token) when it says; else yes
 /// when generation_config.json names a bos_token_id; else yes for byte-level models (the demo was
 /// trained with bos first), no for tokenizer.json models (HF tokenizers add none). Which id:
 /// tokenizer_config.json's bos_token, else generation_config.json's bos_token_id, else

@@ -37,6 +37,7 @@
 #include "dsv2/models/gguf_weights.hpp"
 #include "dsv2/quant/ggml_type.hpp"
 #include "dsv2/quant/quantize.hpp"
+#include "dsv2/io/gguf_vocab.hpp"
 #include "dsv2/io/gguf_writer.hpp"
 
 namespace dsv2 {
@@ -222,9 +223,13 @@ std::vector<gguf_export_tensor> plan_gguf_tensors(const Weights& w, const Deepse
 struct gguf_export_options {
     gguf_file_type type = gguf_file_type::bf16;
     std::string name = "DeepSeek-V2 (dsv2)";  ///< general.name
-    /// Extra metadata, called with the writer after the model's keys: a tokenizer's tokenizer.ggml.*
-    /// keys, bos/eos/padding ids included. Without it the file says tokenizer.ggml.model "none"
-    /// (llama.cpp then runs it on token ids only) and carries the config's bos/eos/pad ids.
+    /// The tokenizer keys (tokenizer.ggml.*, tokenizer.chat_template), e.g. io::gguf_vocab_from_hf
+    /// of the checkpoint directory: what llama.cpp's converter writes for it.
+    std::optional<io::gguf_vocab> vocab{};
+    /// Extra metadata, called with the writer after the model's keys (and `vocab`'s): e.g. the
+    /// tokenizer keys copied from another GGUF file. Without `vocab` and without it, the file says
+    /// tokenizer.ggml.model "none" (llama.cpp then runs it on token ids only) and carries the
+    /// config's bos/eos/pad ids.
     std::function<void(io::gguf_writer&)> extra_metadata{};
 };
 
@@ -305,15 +310,15 @@ void save_gguf(const std::filesystem::path& path, const Weights& w, const Deepse
     out.set_u32("general.file_type", llama_ftype_of(options.type));
     out.set_u32("general.quantization_version", 2);
     detail::gguf_export::write_config(out, cfg);
-    if (options.extra_metadata) {
-        options.extra_metadata(out);
-    } else {
+    if (options.vocab) options.vocab->write(out);
+    if (options.extra_metadata) options.extra_metadata(out);
+    if (!options.vocab && !options.extra_metadata) {
         out.set_string("tokenizer.ggml.model", "none");
+        if (cfg.bos_token_id) out.set_u32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(*cfg.bos_token_id));
+        if (!cfg.eos_token_id.empty())
+            out.set_u32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(cfg.eos_token_id.front()));
+        if (cfg.pad_token_id) out.set_u32("tokenizer.ggml.padding_token_id", static_cast<std::uint32_t>(*cfg.pad_token_id));
     }
-    if (cfg.bos_token_id && !options.extra_metadata) out.set_u32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(*cfg.bos_token_id));
-    if (!cfg.eos_token_id.empty() && !options.extra_metadata)
-        out.set_u32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(cfg.eos_token_id.front()));
-    if (cfg.pad_token_id && !options.extra_metadata) out.set_u32("tokenizer.ggml.padding_token_id", static_cast<std::uint32_t>(*cfg.pad_token_id));
     const std::vector<gguf_export_tensor> plan = plan_gguf_tensors(w, cfg, options.type);
     for (const auto& t : plan) out.add_tensor(t.name, t.dims, t.type);
     std::size_t next = 0;
