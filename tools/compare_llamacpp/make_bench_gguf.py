@@ -93,15 +93,7 @@ def patch_converter() -> None:
 
 
 def convert(src: str, model_dir: str, outfile: str, outtype: str) -> None:
-    sys.path.insert(0, src)
-    import convert_hf_to_gguf
-    patch_converter()
-    argv = sys.argv
-    sys.argv = ["convert_hf_to_gguf.py", model_dir, "--outtype", outtype, "--outfile", outfile]
-    try:
-        convert_hf_to_gguf.main()
-    finally:
-        sys.argv = argv
+    fx.run_vendored_converter(src, [model_dir, "--outtype", outtype, "--outfile", outfile], patch_converter)
 
 
 def scratch_dir(model: str, tokenizer: str, dest: str) -> str:
